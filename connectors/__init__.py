@@ -1,0 +1,1 @@
+"""The edges of the hub: connections, mappings, protocol adapters, the sync pipeline, push delivery."""

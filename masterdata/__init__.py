@@ -1,0 +1,1 @@
+"""The truth and its governance: golden records, history, sources, links, permissions, API, admin."""

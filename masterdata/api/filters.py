@@ -1,0 +1,62 @@
+"""Filter sets derived from the domain registry, and strict ordering."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import models
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
+
+from masterdata.models import GoldenStatus
+from masterdata.registry import Domain
+
+
+class GoldenRecordFilterSet(django_filters.FilterSet):
+    code = django_filters.CharFilter(field_name="code", help_text="Exact business key.")
+    status = django_filters.ChoiceFilter(field_name="status", choices=GoldenStatus.choices)
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 timestamp; records changed at or after it."
+    )
+
+
+def build_filterset(domain: Domain) -> type[django_filters.FilterSet]:
+    """A FilterSet for ``domain``: the shared filters plus the registry's extra ones.
+
+    A foreign key is filtered by the related record's business key (``?org_unit=SH-FIN``).
+    """
+    model = domain.model_class
+    attrs: dict[str, object] = {}
+    for name, lookups in domain.filter_fields.items():
+        model_field = model._meta.get_field(name)
+        for lookup in lookups:
+            param = name if lookup == "exact" else f"{name}__{lookup}"
+            if isinstance(model_field, models.ForeignKey):
+                attrs[param] = django_filters.CharFilter(field_name=f"{name}__code", lookup_expr=lookup)
+            elif model_field.choices:
+                attrs[param] = django_filters.ChoiceFilter(
+                    field_name=name, lookup_expr=lookup, choices=model_field.choices
+                )
+            else:
+                attrs[param] = django_filters.CharFilter(field_name=name, lookup_expr=lookup)
+    attrs["Meta"] = type("Meta", (), {"model": model, "fields": []})
+    return type(f"{model.__name__}FilterSet", (GoldenRecordFilterSet,), attrs)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """Like DRF's, but an unknown ordering field is a 400 instead of being silently ignored."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [param.strip() for param in params.split(",") if param.strip()]
+            allowed = {item[0] for item in self.get_valid_fields(queryset, view, {"request": request})}
+            unknown = [f for f in fields if f.lstrip("-") not in allowed]
+            if unknown:
+                raise ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Unknown field(s) {', '.join(unknown)}; use one of {', '.join(sorted(allowed))}."
+                        ]
+                    }
+                )
+        return super().get_ordering(request, queryset, view)

@@ -1,0 +1,144 @@
+"""Serializers derived from the domain registry.
+
+Foreign keys travel as the related record's business key (``"owner_org": "SH"``), because
+that is what other systems know; the hub's numeric ids are also given for convenience.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from rest_framework import serializers
+
+from masterdata.models import GoldenRecord, SourceLink
+from masterdata.registry import Domain
+
+READ_ONLY = ("id", "status", "merged_into", "version", "created_at", "updated_at", "provenance", "locked_fields")
+
+
+def _no_nul(value: Any, path: str = "attributes") -> None:
+    """PostgreSQL's jsonb cannot store NUL characters; refuse them with the path that has one."""
+    if isinstance(value, str) and "\x00" in value:
+        raise serializers.ValidationError(f"{path} contains a NUL character.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, path)
+            _no_nul(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_nul(item, f"{path}[{index}]")
+
+
+class GoldenRecordSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(
+        choices=[("active", "Active"), ("inactive", "Inactive")],
+        required=False,
+        help_text="active or inactive (records are merged by the merge service, never deleted).",
+    )
+    merged_into = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    def validate_attributes(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        _no_nul(value)
+        return value
+
+    def validate_code(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("May not be blank.")
+        return value
+
+
+def build_serializer(domain: Domain) -> type[GoldenRecordSerializer]:
+    """A ModelSerializer with every field of the domain's model, FKs by business key."""
+    model = domain.model_class
+    attrs: dict[str, Any] = {}
+    names = ["id"]
+    for field in model._meta.concrete_fields:
+        if field.name in ("id",):
+            continue
+        names.append(field.name)
+        if isinstance(field, models.ForeignKey) and field.name != "merged_into":
+            related = field.related_model
+            attrs[field.name] = serializers.SlugRelatedField(
+                slug_field="code",
+                queryset=related._default_manager.all(),
+                allow_null=field.null,
+                required=False,
+                help_text=f"Business key (code) of the {related._meta.verbose_name}.",
+            )
+    meta = type(
+        "Meta",
+        (),
+        {
+            "model": model,
+            "fields": names,
+            "read_only_fields": [n for n in READ_ONLY if n != "status"],
+        },
+    )
+    attrs["Meta"] = meta
+    return type(f"{model.__name__}Serializer", (GoldenRecordSerializer,), attrs)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One version of a golden record and what changed in it."""
+
+    history_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    history_date = serializers.DateTimeField()
+    history_type = serializers.SerializerMethodField()
+    user = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()
+    change_reason = serializers.CharField(source="history_change_reason", allow_null=True)
+    changes = serializers.SerializerMethodField()
+
+    TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+
+    def get_history_type(self, row) -> str:
+        return self.TYPES.get(row.history_type, row.history_type)
+
+    def get_user(self, row) -> str | None:
+        return row.history_user.username if row.history_user_id and row.history_user else None
+
+    def get_source(self, row) -> str | None:
+        return row.history_source.code if row.history_source_id and row.history_source else None
+
+    def get_changes(self, row) -> list[dict[str, Any]]:
+        changes = self.context["changes"].get(row.history_id, [])
+        return [{"field": c["field"], "old": _jsonable(c["old"]), "new": _jsonable(c["new"])} for c in changes]
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+class SourceLinkSerializer(serializers.ModelSerializer):
+    source = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = SourceLink
+        fields = [
+            "id",
+            "source",
+            "domain",
+            "source_key",
+            "status",
+            "last_payload",
+            "payload_hash",
+            "last_seen_at",
+            "last_pushed_version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+def as_of_representation(serializer_class: type[GoldenRecordSerializer], record: GoldenRecord) -> dict[str, Any]:
+    """Serialize a historical state; FKs render by code where the related record still exists."""
+    return serializer_class(record).data

@@ -1,0 +1,159 @@
+"""The golden-record base every domain model shares.
+
+A golden record is the hub's single, curated version of a real-world thing. Its ``version``
+starts at 1 and grows by one on every real change; it is the API's ETag. A save that changes
+nothing writes nothing: no UPDATE, no version bump and no history row, whichever path (API,
+admin, sync, shell) the save came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class GoldenStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+    MERGED = "merged", "Merged"
+
+
+class HistoryContext(models.Model):
+    """Extra columns of every history row: the source system that caused the change.
+
+    The user (``history_user``) and the reason (``history_change_reason``) come with
+    django-simple-history itself.
+    """
+
+    history_source = models.ForeignKey(
+        "masterdata.SourceSystem",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+        verbose_name="source system",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class GoldenRecord(models.Model):
+    """Abstract base of the golden-record models of every domain."""
+
+    #: Fields the hub maintains itself; sources and mappings never write them.
+    BOOKKEEPING_FIELDS = frozenset(
+        {"id", "status", "merged_into", "version", "created_at", "updated_at", "provenance", "locked_fields"}
+    )
+    #: Fields whose change alone is not a new version (they follow every save).
+    UNVERSIONED_FIELDS = frozenset({"version", "updated_at", "created_at"})
+
+    code = models.CharField(max_length=64, help_text="Business key, unique within the domain.")
+    status = models.CharField(max_length=16, choices=GoldenStatus.choices, default=GoldenStatus.ACTIVE, db_index=True)
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The survivor this record was merged into (status 'merged').",
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Mapped source fields the model does not name.")
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="Per field: which source supplied the current value, when, and by which rule.",
+    )
+    locked_fields = models.JSONField(
+        default=list, blank=True, help_text="Fields a steward locked: no source may overwrite them."
+    )
+
+    history = HistoricalRecords(inherit=True, bases=[HistoryContext])
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+    # --- change tracking ----------------------------------------------------------------------
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        return instance
+
+    def tracked_fields(self) -> list[models.Field]:
+        return [f for f in self._meta.concrete_fields if f.name not in self.UNVERSIONED_FIELDS]
+
+    def changed_fields(self) -> list[str]:
+        """Names of fields whose value differs from what was loaded from the database."""
+        loaded = getattr(self, "_loaded_values", None)
+        if self._state.adding or loaded is None:
+            return [f.name for f in self.tracked_fields()]
+        changed = []
+        for f in self.tracked_fields():
+            if f.attname not in loaded:
+                continue  # deferred field never loaded: cannot have been changed by us
+            old = _normalise(f, loaded[f.attname])
+            new = _normalise(f, getattr(self, f.attname))
+            if old != new:
+                changed.append(f.name)
+        return changed
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and getattr(self, "_loaded_values", None) is not None:
+            changed = self.changed_fields()
+            if not changed:
+                return  # nothing changed: no UPDATE, no version, no history row
+            self.version = (self._loaded_values.get("version") or self.version) + 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = set(update_fields) | {"version", "updated_at"}
+        super().save(*args, **kwargs)
+        self._loaded_values = {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+
+    def __str__(self) -> str:
+        name = getattr(self, "name", "")
+        return f"{self.code} · {name}" if name else self.code
+
+
+def _normalise(field: models.Field, value: Any) -> Any:
+    """Compare values as the database would store them (``'1.50'`` equals ``Decimal('1.5')``)."""
+    if value is None:
+        return None
+    try:
+        return field.to_python(value)
+    except Exception:  # an invalid value differs from whatever was stored
+        return value
+
+
+def golden_constraints(model_name: str, extra: list | None = None) -> list[models.BaseConstraint]:
+    """Constraints every golden-record table carries, named per table."""
+    statuses = [s.value for s in GoldenStatus]
+    return [
+        models.UniqueConstraint(fields=["code"], name=f"{model_name}_code_unique"),
+        models.CheckConstraint(condition=models.Q(status__in=statuses), name=f"{model_name}_status_valid"),
+        models.CheckConstraint(
+            condition=(
+                models.Q(status=GoldenStatus.MERGED, merged_into__isnull=False)
+                | (~models.Q(status=GoldenStatus.MERGED) & models.Q(merged_into__isnull=True))
+            ),
+            name=f"{model_name}_merged_has_survivor",
+        ),
+        models.CheckConstraint(condition=models.Q(version__gte=1), name=f"{model_name}_version_positive"),
+        models.CheckConstraint(condition=~models.Q(code=""), name=f"{model_name}_code_not_blank"),
+        *(extra or []),
+    ]
+
+
+def golden_indexes(model_name: str, *fields: str) -> list[models.Index]:
+    """Indexes for the filters the API offers (code and FKs are indexed by their constraints)."""
+    indexes = [models.Index(fields=["updated_at", "id"], name=f"{model_name}_updated_idx")]
+    indexes += [models.Index(fields=[f], name=f"{model_name}_{f}_idx") for f in fields]
+    return indexes
