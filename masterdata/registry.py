@@ -54,6 +54,10 @@ class Domain:
     """Dotted path of a ModelAdmin class; the generic golden-record admin when None."""
     label: str = ""
 
+    def __hash__(self) -> int:
+        # The generated hash would fail on the ``filter_fields`` dict; the name identifies a domain.
+        return hash(self.name)
+
     @cached_property
     def model_class(self) -> type[GoldenRecord]:
         return apps.get_model(self.model)
@@ -89,7 +93,11 @@ class Domain:
 
 
 class DomainRegistry:
-    """Ordered collection of :class:`Domain` entries, looked up by name, path or model."""
+    """Ordered collection of :class:`Domain` entries, looked up by name or model.
+
+    Names, API paths and models are each unique: a second domain on the same path or model
+    would make routes, admin registration or ``for_model`` ambiguous.
+    """
 
     def __init__(self) -> None:
         self._domains: dict[str, Domain] = {}
@@ -99,8 +107,12 @@ class DomainRegistry:
         if existing is not None and existing != domain:
             raise ValueError(f"Domain {domain.name!r} is already registered differently.")
         for other in self._domains.values():
-            if other.name != domain.name and other.api_path == domain.api_path:
+            if other.name == domain.name:
+                continue
+            if other.api_path == domain.api_path:
                 raise ValueError(f"API path {domain.api_path!r} is already used by {other.name}.")
+            if other.model.lower() == domain.model.lower():
+                raise ValueError(f"Model {domain.model} is already the model of {other.name}.")
         self._domains[domain.name] = domain
         return domain
 

@@ -114,7 +114,11 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files, not process memory: the quick start's web server, worker and beat must share it
+    # (the worker's heartbeat is read by the web process).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache"}
+    }
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -194,6 +198,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" field with different choices; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "GoldenStatusEnum": "masterdata.models.base.GoldenStatus",
+        "LinkStatusEnum": "masterdata.models.sources.LinkStatus",
+        # The status an API client may set (merging is the merge service's business).
+        "SettableStatusEnum": [("active", "Active"), ("inactive", "Inactive")],
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -217,6 +228,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Synced into django_celery_beat's tables when beat starts; further schedules are edited in the admin.
+MDM_HEARTBEAT_SECONDS = env_int("MDM_HEARTBEAT_SECONDS", 30)
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "masterdata.tasks.heartbeat",
+        "schedule": float(MDM_HEARTBEAT_SECONDS),
+        "options": {"expire_seconds": MDM_HEARTBEAT_SECONDS},  # a missed beat is not worth running late
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Security (production: DJANGO_DEBUG=0) ----------------------------------------------------

@@ -1,4 +1,8 @@
-"""Admin registration: every domain of the registry, plus sources and links."""
+"""Admin registration: every domain of the registry, plus source systems and links.
+
+A domain's admin is its registry entry's class (the generic golden-record admin unless the
+entry names another) specialised with the entry, so a new domain needs no admin code.
+"""
 
 from django.contrib import admin
 

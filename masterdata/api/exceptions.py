@@ -1,18 +1,25 @@
-"""Every API error as JSON: ``{"detail": ..., "code": ..., "errors": {field: [messages]}}``."""
+"""Every API error as JSON: ``{"detail": ..., "code": ..., "errors": {field: [messages]}}``.
+
+The service layer's refusals become HTTP statuses here, so views need not catch them: a stale
+version is 412 (with ``current_version``), a change outside the user's org units 403, any
+other rule of the data 400. Exceptions nobody foresaw are left to Django, which logs them and
+answers with :func:`json_server_error`.
+"""
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from masterdata.services.golden import GoldenRecordError, OutOfScope, StaleVersion
 
-logger = logging.getLogger(__name__)
+NON_FIELD = "non_field_errors"
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -21,54 +28,70 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "stale_version"
 
 
+def _field_errors(field: str | None, message: str) -> dict[str, list[str]]:
+    return {field or NON_FIELD: [message]}
+
+
+def _django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if not hasattr(exc, "error_dict"):
+        return {NON_FIELD: exc.messages}
+    return {(NON_FIELD if key == NON_FIELD_ERRORS else key): value for key, value in exc.message_dict.items()}
+
+
+def as_api_exception(exc: Exception) -> tuple[Exception, dict[str, Any]]:
+    """The DRF exception for a service or Django refusal, and extra members of the body."""
+    if isinstance(exc, StaleVersion):
+        return PreconditionFailed(exc.message), {"current_version": exc.current}
+    if isinstance(exc, OutOfScope):
+        return exceptions.PermissionDenied(_field_errors(exc.field, exc.message)), {}
+    if isinstance(exc, GoldenRecordError):
+        return exceptions.ValidationError(_field_errors(exc.field, exc.message)), {}
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(_django_errors(exc)), {}
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(*exc.args), {}
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(*exc.args), {}
+    return exc, {}
+
+
 def _flatten(detail) -> tuple[str, dict | None]:
-    """Split DRF's error detail into a summary and a field → messages map."""
+    """Split DRF's error detail into a one-line summary and a field → messages map."""
     if isinstance(detail, dict):
         errors = {key: value if isinstance(value, list) else [value] for key, value in detail.items()}
-        non_field = errors.pop("non_field_errors", None)
+        non_field = errors.get(NON_FIELD)
         if non_field:
-            summary = str(non_field[0])
-            if errors:
-                errors["non_field_errors"] = non_field
-        else:
-            first = next(iter(errors.items()), None)
-            summary = f"Invalid input: {first[0]}: {first[1][0]}" if first else "Invalid input."
+            return _message(non_field[0]), errors
+        first = next(iter(errors.items()), None)
+        summary = f"{first[0]}: {_message(first[1][0] if first[1] else '')}" if first else "Invalid input."
         return summary, errors or None
     if isinstance(detail, list):
-        return (str(detail[0]) if detail else "Invalid input."), {"non_field_errors": detail}
+        return (_message(detail[0]) if detail else "Invalid input."), {NON_FIELD: detail}
     return str(detail), None
 
 
+def _message(item) -> str:
+    """The first plain message of a possibly nested error item (nested serializers give dicts)."""
+    while isinstance(item, dict | list) and item:
+        item = next(iter(item.values())) if isinstance(item, dict) else item[0]
+    return str(item)
+
+
 def json_exception_handler(exc, context):
-    if isinstance(exc, StaleVersion):
-        exc = PreconditionFailed(exc.message)
-    elif isinstance(exc, OutOfScope):
-        exc = exceptions.PermissionDenied({exc.field or "non_field_errors": [exc.message]})
-    elif isinstance(exc, GoldenRecordError):
-        exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
-    elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
+    exc, extra = as_api_exception(exc)
     response = exception_handler(exc, context)
     if response is None:
-        logger.exception("Unhandled API error", exc_info=exc)
-        return Response(
-            {"detail": "Internal error; it has been logged.", "code": "server_error"},
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
+        return None  # a bug, not a refusal: Django logs it and answers 500 (json_server_error)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     summary, errors = _flatten(detail)
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
     code = codes if isinstance(codes, str) else ("invalid" if response.status_code == 400 else "error")
-    body = {"detail": summary, "code": code}
+    if isinstance(exc, exceptions.PermissionDenied) and errors:
+        code = "permission_denied"
+    body: dict[str, Any] = {"detail": summary, "code": code}
     if errors:
         body["errors"] = errors
-    if isinstance(exc, PreconditionFailed):
-        view = context.get("view")
-        current = getattr(view, "current_version", None)
-        if current is not None:
-            body["current_version"] = current
+    body.update(extra)
     response.data = body
     return response
 

@@ -22,6 +22,8 @@ def api_error(status: int, code: str, detail: str, errors: dict | None = None) -
 
 
 class ApiRequestGuardMiddleware:
+    """Size and NUL checks on every ``/api/`` request, before authentication or parsing."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -39,7 +41,9 @@ class ApiRequestGuardMiddleware:
         try:
             length = int(raw_length)
         except ValueError:
-            return api_error(400, "invalid_content_length", "The Content-Length header is not a number.")
+            length = -1
+        if length < 0:
+            return api_error(400, "invalid_content_length", "The Content-Length header is not a number of bytes.")
         if limit is not None and length > limit:
             return api_error(
                 400,

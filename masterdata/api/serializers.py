@@ -6,28 +6,45 @@ that is what other systems know; the hub's numeric ids are also given for conven
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from masterdata.models import GoldenRecord, SourceLink
+from masterdata.models import SourceLink
 from masterdata.registry import Domain
 
 READ_ONLY = ("id", "status", "merged_into", "version", "created_at", "updated_at", "provenance", "locked_fields")
 
 
-def _no_nul(value: Any, path: str = "attributes") -> None:
-    """PostgreSQL's jsonb cannot store NUL characters; refuse them with the path that has one."""
-    if isinstance(value, str) and "\x00" in value:
-        raise serializers.ValidationError(f"{path} contains a NUL character.")
+def unstorable_text(value: Any, path: str) -> str | None:
+    """Why ``value`` (or a string nested in it) cannot be stored, or None.
+
+    PostgreSQL refuses NUL characters in text and jsonb, and lone UTF-16 surrogates (which
+    JSON's ``\\ud800`` escapes can produce) cannot be encoded at all; either would surface as
+    a database error, so they are refused as input errors naming where they are.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path} contains a NUL character."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} contains an invalid character (a lone surrogate)."
+        return None
     if isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key, path)
-            _no_nul(item, f"{path}.{key}")
+            problem = unstorable_text(key, f"{path} (a key)") or unstorable_text(item, f"{path}.{key}")
+            if problem:
+                return problem
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _no_nul(item, f"{path}[{index}]")
+            problem = unstorable_text(item, f"{path}[{index}]")
+            if problem:
+                return problem
+    return None
 
 
 class GoldenRecordSerializer(serializers.ModelSerializer):
@@ -38,10 +55,21 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
     )
     merged_into = serializers.PrimaryKeyRelatedField(read_only=True)
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """Refuse unstorable text before any field looks it up in the database."""
+        if isinstance(data, Mapping):
+            errors = {}
+            for name, value in data.items():
+                problem = unstorable_text(value, name) if name in self.fields else None
+                if problem:
+                    errors[name] = [problem]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
     def validate_attributes(self, value: Any) -> dict:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        _no_nul(value)
         return value
 
     def validate_code(self, value: str) -> str:
@@ -82,6 +110,14 @@ def build_serializer(domain: Domain) -> type[GoldenRecordSerializer]:
     return type(f"{model.__name__}Serializer", (GoldenRecordSerializer,), attrs)
 
 
+class FieldChangeSerializer(serializers.Serializer):
+    """One field's change: foreign keys by business key, dates as ISO 8601."""
+
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
 class HistoryEntrySerializer(serializers.Serializer):
     """One version of a golden record and what changed in it."""
 
@@ -105,6 +141,7 @@ class HistoryEntrySerializer(serializers.Serializer):
     def get_source(self, row) -> str | None:
         return row.history_source.code if row.history_source_id and row.history_source else None
 
+    @extend_schema_field(FieldChangeSerializer(many=True))
     def get_changes(self, row) -> list[dict[str, Any]]:
         changes = self.context["changes"].get(row.history_id, [])
         return [{"field": c["field"], "old": _jsonable(c["old"]), "new": _jsonable(c["new"])} for c in changes]
@@ -137,8 +174,3 @@ class SourceLinkSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-
-
-def as_of_representation(serializer_class: type[GoldenRecordSerializer], record: GoldenRecord) -> dict[str, Any]:
-    """Serialize a historical state; FKs render by code where the related record still exists."""
-    return serializer_class(record).data

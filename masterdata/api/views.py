@@ -1,12 +1,15 @@
 """The golden-record API, one viewset class derived per registered domain.
 
 Views translate HTTP to service calls: reads are scoped by ``services.access``, writes go
-through ``services.golden``; ETag/If-Match carry the record's version.
+through ``services.golden``; ETag/If-Match carry the record's version. The services' refusals
+become HTTP statuses in ``masterdata.api.exceptions``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
@@ -15,36 +18,94 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
-from masterdata.api.exceptions import PreconditionFailed
 from masterdata.api.filters import StrictOrderingFilter, build_filterset
 from masterdata.api.pagination import HistoryCursorPagination
-from masterdata.api.serializers import HistoryEntrySerializer, SourceLinkSerializer
+from masterdata.api.serializers import HistoryEntrySerializer, SourceLinkSerializer, unstorable_text
 from masterdata.models import SourceLink
 from masterdata.registry import Domain
 from masterdata.services import access, golden, history
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,10})"?$')
+MAX_REASON_LENGTH = 500
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The version you edit, as its ETag (`"3"`). A stale version is refused with 412.',
+)
+CHANGE_REASON = OpenApiParameter(
+    "X-Change-Reason", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Why; kept in the record's history."
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Answer 304 if the version is unchanged."
+)
 
 
-def parse_version_header(value: str | None, header: str) -> int | None:
-    """``If-Match: "3"`` (or ``W/"3"`` or ``3``) → 3; absent or ``*`` → None."""
+def _etags(value: str, header: str) -> list[int]:
+    versions = []
+    for item in value.split(","):
+        match = _ETAG.match(item.strip())
+        if not match:
+            raise ValidationError({header: [f'Expected the version ETag, e.g. "3"; got {value[:80]!r}.']})
+        versions.append(int(match.group(1)))
+    return versions
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: "3"`` (or ``W/"3"`` or ``3``) → 3; absent or ``*`` → None (no precondition)."""
     if value is None or value.strip() in ("", "*"):
         return None
-    match = _ETAG.match(value.split(",")[0])
-    if not match:
-        raise ValidationError({header: [f'Expected the version ETag, e.g. "3"; got {value!r}.']})
-    return int(match.group(1))
+    versions = _etags(value, "If-Match")
+    if len(versions) != 1:
+        raise ValidationError({"If-Match": ["Give exactly one version: the one you edit."]})
+    return versions[0]
+
+
+def none_match(value: str | None, version: int) -> bool:
+    """True when ``If-None-Match`` names the current version (or ``*``): the client's copy is current."""
+    if value is None or not value.strip():
+        return False
+    return value.strip() == "*" or version in _etags(value, "If-None-Match")
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def change_reason(request) -> str:
+    """``X-Change-Reason``, read as UTF-8 (WSGI hands headers over as Latin-1), trimmed."""
+    raw = request.META.get("HTTP_X_CHANGE_REASON", "")
+    with contextlib.suppress(UnicodeError):  # not UTF-8 bytes: keep the header as the server decoded it
+        raw = raw.encode("latin-1").decode("utf-8")
+    problem = unstorable_text(raw, "X-Change-Reason")
+    if problem:
+        raise ValidationError({"X-Change-Reason": [problem]})
+    return raw.strip()[:MAX_REASON_LENGTH]
+
+
+def parse_as_of(raw: str) -> datetime:
+    """An ISO 8601 date-time (naive means UTC; a ``+`` decoded as a space is put back)."""
+    try:
+        when = parse_datetime(raw.strip().replace(" ", "+"))
+    except ValueError:
+        when = None  # well-formed but impossible, e.g. month 13
+    if when is None:
+        raise ValidationError({"as_of": [f"Not an ISO 8601 date-time: {raw[:80]!r}."]})
+    if timezone.is_naive(when):
+        when = when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError({"as_of": [f"Out of range: {raw[:80]!r}."]}) from None
 
 
 class DomainPermission(permissions.BasePermission):
@@ -80,24 +141,34 @@ class GoldenRecordViewSet(
     domain: Domain
     permission_classes = [permissions.IsAuthenticated, DomainPermission]
     filter_backends = [DjangoFilterBackend, SearchFilter, StrictOrderingFilter]
-    current_version: int | None = None
 
     # --- querysets ----------------------------------------------------------------------------
     def get_queryset(self):
         model = self.domain.model_class
-        related = [f.name for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)]
-        queryset = model.objects.select_related(*related)
+        if getattr(self, "swagger_fake_view", False):
+            return model.objects.none()  # schema generation: no user, no scope
+        queryset = model.objects.select_related(*self.rendered_relations())
         return access.restrict(self.request.user, self.domain, queryset, "view")
+
+    def rendered_relations(self) -> list[str]:
+        """Foreign keys the serializer renders by business key: joined, not fetched per row.
+
+        ``merged_into`` renders as an id, which the row already holds.
+        """
+        model = self.domain.model_class
+        return [
+            f.name for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey) and f.name != "merged_into"
+        ]
 
     def get_serializer_class(self):
         return self.domain.serializer_class
 
-    def context(self) -> golden.ChangeContext:
-        reason = self.request.headers.get("X-Change-Reason", "")[:500] or f"API {self.request.method}"
+    def change_context(self) -> golden.ChangeContext:
+        reason = change_reason(self.request) or f"API {self.request.method}"
         return golden.ChangeContext(user=self.request.user, reason=reason, rule="api")
 
     def expected_version(self) -> int | None:
-        return parse_version_header(self.request.headers.get("If-Match"), "If-Match")
+        return parse_if_match(self.request.headers.get("If-Match"))
 
     def _respond(self, record, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
         response = Response(self.get_serializer(record).data, status=status_code, headers=headers)
@@ -105,68 +176,62 @@ class GoldenRecordViewSet(
         return response
 
     # --- reads --------------------------------------------------------------------------------
+    @extend_schema(parameters=[IF_NONE_MATCH])
     def retrieve(self, request, *args, **kwargs):
         record = self.get_object()
-        if_none_match = request.headers.get("If-None-Match")
-        if if_none_match and parse_version_header(if_none_match, "If-None-Match") == record.version:
-            response = Response(status=status.HTTP_304_NOT_MODIFIED)
-            response["ETag"] = etag(record.version)
-            return response
+        if none_match(request.headers.get("If-None-Match"), record.version):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(record.version)})
         return self._respond(record)
 
     # --- writes -------------------------------------------------------------------------------
+    @extend_schema(parameters=[CHANGE_REASON])
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        record = golden.create(self.domain.model_class, dict(serializer.validated_data), self.context())
-        location = request.build_absolute_uri(f"{request.path}{record.pk}/")
+        record = golden.create(self.domain.model_class, dict(serializer.validated_data), self.change_context())
+        location = reverse(f"{self.basename}-detail", args=[record.pk], request=request)
         return self._respond(record, status.HTTP_201_CREATED, Location=location)
 
     def _update(self, request, partial: bool) -> Response:
         record = self.get_object()
         expected = self.expected_version()
-        self.current_version = record.version
-        if expected is not None and expected != record.version:
-            raise PreconditionFailed(f"Version {expected} is stale: the record is at version {record.version}.")
+        golden.check_version(record, expected)  # stale: 412 before any validation error
         serializer = self.get_serializer(record, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        try:
-            record = golden.update(record, dict(serializer.validated_data), self.context(), expected)
-        except golden.StaleVersion as exc:
-            self.current_version = exc.current
-            raise
+        record = golden.update(record, dict(serializer.validated_data), self.change_context(), expected)
         return self._respond(record)
 
-    @extend_schema(parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+    @extend_schema(parameters=[IF_MATCH, CHANGE_REASON])
     def update(self, request, *args, **kwargs):
         return self._update(request, partial=False)
 
-    @extend_schema(parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+    @extend_schema(parameters=[IF_MATCH, CHANGE_REASON])
     def partial_update(self, request, *args, **kwargs):
         return self._update(request, partial=True)
 
     @extend_schema(
         summary="Deactivate (golden records are never deleted)",
-        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        description="Same as POST …/deactivate/: the record becomes inactive and keeps its history and links.",
+        parameters=[IF_MATCH, CHANGE_REASON],
     )
     def destroy(self, request, *args, **kwargs):
         return self._set_status(golden.deactivate)
 
     def _set_status(self, change) -> Response:
         record = self.get_object()
-        self.current_version = record.version
-        record = change(record, self.context(), self.expected_version())
+        record = change(record, self.change_context(), self.expected_version())
         return self._respond(record)
 
-    @extend_schema(request=None, parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+    @extend_schema(request=None, parameters=[IF_MATCH, CHANGE_REASON])
     @action(detail=True, methods=["post"])
     def deactivate(self, request, *args, **kwargs):
         """Set the record inactive; it keeps its history and source links."""
         return self._set_status(golden.deactivate)
 
-    @extend_schema(request=None, parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+    @extend_schema(request=None, parameters=[IF_MATCH, CHANGE_REASON])
     @action(detail=True, methods=["post"])
     def reactivate(self, request, *args, **kwargs):
+        """Set an inactive record active again."""
         return self._set_status(golden.reactivate)
 
     # --- history and links --------------------------------------------------------------------
@@ -186,7 +251,7 @@ class GoldenRecordViewSet(
         record = self.get_object()
         as_of_param = request.query_params.get("as_of")
         if as_of_param is not None:
-            return self._as_of(record, as_of_param)
+            return self._as_of(record, parse_as_of(as_of_param))
         page = self.paginate_queryset(history.versions(record))
         pairs = history.with_changes(list(page))
         serializer = HistoryEntrySerializer(
@@ -194,12 +259,7 @@ class GoldenRecordViewSet(
         )
         return self.get_paginated_response(serializer.data)
 
-    def _as_of(self, record, raw: str) -> Response:
-        when = parse_datetime(raw.strip().replace(" ", "+"))
-        if when is None:
-            raise ValidationError({"as_of": [f"Not an ISO 8601 date-time: {raw!r}."]})
-        if timezone.is_naive(when):
-            when = timezone.make_aware(when, timezone.utc)
+    def _as_of(self, record, when: datetime) -> Response:
         state = history.as_of(record, when)
         if state is None:
             raise Http404("The record did not exist at that time.")
@@ -228,15 +288,20 @@ def build_viewset(domain: Domain) -> type[GoldenRecordViewSet]:
     }
     viewset = type(f"{domain.model_class.__name__}ViewSet", (GoldenRecordViewSet,), attrs)
     plural = domain.model_class._meta.verbose_name_plural
+    tags = [domain.api_path]
     return extend_schema_view(
-        list=extend_schema(summary=f"List {plural}", tags=[domain.api_path]),
-        retrieve=extend_schema(summary=f"Read one {domain.verbose_name}", tags=[domain.api_path]),
-        create=extend_schema(summary=f"Create a {domain.verbose_name}", tags=[domain.api_path]),
-        update=extend_schema(tags=[domain.api_path]),
-        partial_update=extend_schema(tags=[domain.api_path]),
-        destroy=extend_schema(tags=[domain.api_path]),
-        deactivate=extend_schema(tags=[domain.api_path]),
-        reactivate=extend_schema(tags=[domain.api_path]),
-        history=extend_schema(tags=[domain.api_path]),
-        links=extend_schema(tags=[domain.api_path]),
+        list=extend_schema(summary=f"List {plural}", tags=tags),
+        retrieve=extend_schema(
+            summary=f"Read one {domain.verbose_name}",
+            tags=tags,
+            responses={200: domain.serializer_class, 304: OpenApiResponse(description="Your copy is current.")},
+        ),
+        create=extend_schema(summary=f"Create a {domain.verbose_name}", tags=tags),
+        update=extend_schema(summary=f"Replace a {domain.verbose_name}", tags=tags),
+        partial_update=extend_schema(summary=f"Change fields of a {domain.verbose_name}", tags=tags),
+        destroy=extend_schema(tags=tags),
+        deactivate=extend_schema(summary=f"Deactivate a {domain.verbose_name}", tags=tags),
+        reactivate=extend_schema(summary=f"Reactivate a {domain.verbose_name}", tags=tags),
+        history=extend_schema(summary=f"History of a {domain.verbose_name}", tags=tags),
+        links=extend_schema(summary=f"Source links of a {domain.verbose_name}", tags=tags),
     )(viewset)

@@ -8,8 +8,11 @@ admin, sync, shell) the save came from.
 
 from __future__ import annotations
 
+import copy
+from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -63,7 +66,7 @@ class GoldenRecord(models.Model):
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
     attributes = models.JSONField(default=dict, blank=True, help_text="Mapped source fields the model does not name.")
     provenance = models.JSONField(
         default=dict,
@@ -85,8 +88,23 @@ class GoldenRecord(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        instance._loaded_values = {name: _snapshot(value) for name, value in zip(field_names, values, strict=True)}
         return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        """Reloaded values are the new baseline (also when a deferred field loads on access)."""
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        wanted = None if fields is None else set(fields)
+        self._remember(
+            f for f in self._meta.concrete_fields if wanted is None or f.attname in wanted or f.name in wanted
+        )
+
+    def _remember(self, fields) -> None:
+        """Record the current values of ``fields`` (those not deferred) as stored in the database."""
+        loaded = self.__dict__.setdefault("_loaded_values", {})
+        for f in fields:
+            if f.attname in self.__dict__:
+                loaded[f.attname] = _snapshot(self.__dict__[f.attname])
 
     def tracked_fields(self) -> list[models.Field]:
         return [f for f in self._meta.concrete_fields if f.name not in self.UNVERSIONED_FIELDS]
@@ -99,38 +117,55 @@ class GoldenRecord(models.Model):
         changed = []
         for f in self.tracked_fields():
             if f.attname not in loaded:
-                continue  # deferred field never loaded: cannot have been changed by us
-            old = _normalise(f, loaded[f.attname])
-            new = _normalise(f, getattr(self, f.attname))
-            if old != new:
+                if f.attname in self.__dict__:
+                    changed.append(f.name)  # deferred, then assigned without ever being read
+                continue
+            if _normalise(f, loaded[f.attname]) != _normalise(f, getattr(self, f.attname)):
                 changed.append(f.name)
         return changed
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
         if not self._state.adding and getattr(self, "_loaded_values", None) is not None:
             changed = self.changed_fields()
+            if update_fields is not None:
+                wanted = set(update_fields)
+                changed = [n for n in changed if n in wanted or self._meta.get_field(n).attname in wanted]
             if not changed:
                 return  # nothing changed: no UPDATE, no version, no history row
             self.version = (self._loaded_values.get("version") or self.version) + 1
-            update_fields = kwargs.get("update_fields")
+            if update_fields is None and self.get_deferred_fields():
+                # Django would save only the loaded fields; the bookkeeping columns must follow.
+                update_fields = {
+                    f.attname for f in self._meta.concrete_fields if f.attname in self.__dict__ and not f.primary_key
+                }
             if update_fields is not None:
                 kwargs["update_fields"] = set(update_fields) | {"version", "updated_at"}
         super().save(*args, **kwargs)
-        self._loaded_values = {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+        saved = kwargs.get("update_fields")
+        self._remember(f for f in self._meta.concrete_fields if saved is None or f.attname in saved or f.name in saved)
 
     def __str__(self) -> str:
         name = getattr(self, "name", "")
         return f"{self.code} · {name}" if name else self.code
 
 
+def _snapshot(value: Any) -> Any:
+    """A copy of a loaded value that in-place edits of the record (``attributes[k] = v``) cannot reach."""
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
 def _normalise(field: models.Field, value: Any) -> Any:
-    """Compare values as the database would store them (``'1.50'`` equals ``Decimal('1.5')``)."""
+    """Compare values as the database would store them (``'1.50'`` and ``1.5`` equal ``Decimal('1.5')``)."""
     if value is None:
         return None
     try:
-        return field.to_python(value)
-    except Exception:  # an invalid value differs from whatever was stored
+        value = field.to_python(value)
+        if isinstance(field, models.DecimalField) and value is not None:
+            value = value.quantize(Decimal(1).scaleb(-field.decimal_places))
         return value
+    except (ValidationError, ArithmeticError, TypeError, ValueError):
+        return value  # an invalid value differs from whatever was stored
 
 
 def golden_constraints(model_name: str, extra: list | None = None) -> list[models.BaseConstraint]:
@@ -147,13 +182,23 @@ def golden_constraints(model_name: str, extra: list | None = None) -> list[model
             name=f"{model_name}_merged_has_survivor",
         ),
         models.CheckConstraint(condition=models.Q(version__gte=1), name=f"{model_name}_version_positive"),
+        models.CheckConstraint(
+            condition=~models.Q(merged_into=models.F("id")), name=f"{model_name}_not_merged_into_itself"
+        ),
         models.CheckConstraint(condition=~models.Q(code=""), name=f"{model_name}_code_not_blank"),
         *(extra or []),
     ]
 
 
 def golden_indexes(model_name: str, *fields: str) -> list[models.Index]:
-    """Indexes for the filters the API offers (code and FKs are indexed by their constraints)."""
-    indexes = [models.Index(fields=["updated_at", "id"], name=f"{model_name}_updated_idx")]
+    """Indexes for the filters and orderings the API offers.
+
+    ``code`` is indexed by its unique constraint and foreign keys by Django; ``(updated_at, id)``
+    serves ``updated_since`` and the change feed's stable order.
+    """
+    indexes = [
+        models.Index(fields=["updated_at", "id"], name=f"{model_name}_updated_idx"),
+        models.Index(fields=["created_at"], name=f"{model_name}_created_idx"),
+    ]
     indexes += [models.Index(fields=[f], name=f"{model_name}_{f}_idx") for f in fields]
     return indexes

@@ -45,6 +45,9 @@ class OrgUnit(GoldenRecord):
                     name="orgunit_valid_range",
                 ),
                 models.CheckConstraint(condition=~models.Q(parent=models.F("id")), name="orgunit_not_own_parent"),
+                models.CheckConstraint(
+                    condition=models.Q(unit_type__in=[t.value for t in OrgUnitType]), name="orgunit_type_valid"
+                ),
             ],
         )
         indexes = golden_indexes("orgunit", "unit_type", "name")
@@ -63,13 +66,19 @@ class OrgUnit(GoldenRecord):
                 raise ValidationError({"parent": "An org unit cannot be placed under itself or its own subtree."})
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from masterdata.services.orgtree import place_in_tree
+        """Save and, when the unit is new or changed parent, rewrite its subtree's closure rows."""
+        from masterdata.services.orgtree import TreeCycleError, place_in_tree
 
-        adding = self._state.adding
-        old_parent = None if adding else (getattr(self, "_loaded_values", None) or {}).get("parent_id")
+        if self.pk is not None and self.parent_id == self.pk:
+            raise TreeCycleError(f"Org unit {self.code} cannot be its own parent.")
+        loaded = getattr(self, "_loaded_values", None)
+        placed = not self._state.adding and loaded is not None and "parent_id" in loaded
+        old_parent = loaded["parent_id"] if placed else None
+        update_fields = kwargs.get("update_fields")
+        parent_saved = update_fields is None or {"parent", "parent_id"} & set(update_fields)
         with transaction.atomic():
             super().save(*args, **kwargs)
-            if adding or old_parent != self.parent_id:
+            if parent_saved and (not placed or old_parent != self.parent_id):
                 place_in_tree(self)
 
 

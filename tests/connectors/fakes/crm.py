@@ -1,0 +1,129 @@
+"""A REST/JSON CRM: ``GET /api/customers`` with a Bearer token, four pagination styles.
+
+``style`` picks how lists are paged and shaped (as different real CRMs do):
+
+* ``page`` — ``?page=&page_size=`` → ``{"data": […], "page", "page_size", "total"}``
+* ``offset`` — ``?offset=&limit=`` → ``{"results": […], "count", "offset", "limit"}``
+* ``next_link`` — ``?limit=&cursor=`` → ``{"items": […], "links": {"next": "/api/customers?cursor=…"}}``
+  (relative; ``absolute_links=True`` for absolute ones)
+* ``link_header`` — ``?page=&per_page=`` → a bare JSON array plus ``Link: <…>; rel="next"`` (RFC 8288)
+
+``updated_since`` (ISO 8601) returns records changed at or after it; ``ordering=updated_at``
+sorts by (updated_at, id), else records come by id. ``max_page_size`` caps the page size
+silently, as many APIs do.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from tests.connectors.fakes import data
+from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer
+
+STYLES = ("page", "offset", "next_link", "link_header")
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        return int(text.removeprefix("o:"))
+    except ValueError:
+        raise BadRequest("invalid cursor") from None
+
+
+class CrmFake(FakeServer):
+    root_path = ""
+    token = "crm-secret-token"
+
+    def __init__(
+        self,
+        records: list[dict[str, Any]] | None = None,
+        *,
+        style: str = "page",
+        auth: AuthPolicy | None = None,
+        max_page_size: int = 100,
+        absolute_links: bool = False,
+    ) -> None:
+        super().__init__(auth or AuthPolicy(bearer_tokens={self.token}, forbidden_tokens={"read-nothing-token"}))
+        if style not in STYLES:
+            raise ValueError(style)
+        self.records = records if records is not None else data.crm_customers(30)
+        self.style = style
+        self.max_page_size = max_page_size
+        self.absolute_links = absolute_links
+
+    def route(self, request: FakeRequest) -> FakeResponse:
+        if request.path.rstrip("/") != "/api/customers" or request.method != "GET":
+            return FakeResponse.json({"error": "not_found"}, 404)
+        rows = self._select(request)
+        return getattr(self, f"_{self.style}")(request, rows)
+
+    def _select(self, request: FakeRequest) -> list[dict[str, Any]]:
+        rows = self.records
+        since = request.arg("updated_since")
+        if since:
+            try:
+                moment = datetime.fromisoformat(since)
+            except ValueError:
+                raise BadRequest("updated_since must be ISO 8601") from None
+            if moment.tzinfo is None:
+                raise BadRequest("updated_since needs a time zone")
+            rows = [r for r in rows if isinstance(r.get("updated_at"), datetime) and r["updated_at"] >= moment]
+        if request.arg("ordering") == "updated_at":
+            return sorted(rows, key=lambda r: (str(r.get("updated_at")), str(r.get("id"))))
+        return sorted(rows, key=lambda r: str(r.get("id")))
+
+    def _size(self, request: FakeRequest, name: str, default: int = 20) -> int:
+        value = request.arg(name)
+        if value is not None and not value.isdigit():
+            raise BadRequest(f"{name} must be a positive integer")
+        return max(1, min(int(value) if value else default, self.max_page_size))
+
+    def _number(self, request: FakeRequest, name: str, default: int) -> int:
+        value = request.arg(name, str(default)) or str(default)
+        if not value.isdigit():
+            raise BadRequest(f"{name} must be a non-negative integer")
+        return int(value)
+
+    def _page(self, request: FakeRequest, rows: list[dict[str, Any]]) -> FakeResponse:
+        page, size = max(1, self._number(request, "page", 1)), self._size(request, "page_size")
+        chunk = rows[(page - 1) * size : page * size]
+        return FakeResponse.json({"data": chunk, "page": page, "page_size": size, "total": len(rows)})
+
+    def _offset(self, request: FakeRequest, rows: list[dict[str, Any]]) -> FakeResponse:
+        offset, limit = self._number(request, "offset", 0), self._size(request, "limit")
+        return FakeResponse.json(
+            {"results": rows[offset : offset + limit], "count": len(rows), "offset": offset, "limit": limit}
+        )
+
+    def _next_link(self, request: FakeRequest, rows: list[dict[str, Any]]) -> FakeResponse:
+        offset = _offset(request.arg("cursor")) if request.arg("cursor") else 0
+        limit = self._size(request, "limit")
+        chunk = rows[offset : offset + limit]
+        following = None
+        if offset + limit < len(rows):
+            query = "&".join(p for p in request.raw_query.split("&") if p and not p.startswith("cursor="))
+            following = f"/api/customers?{query}{'&' if query else ''}cursor={_token(offset + limit)}"
+            if self.absolute_links:
+                following = self.url + following
+        return FakeResponse.json({"items": chunk, "links": {"next": following, "self": request.path}})
+
+    def _link_header(self, request: FakeRequest, rows: list[dict[str, Any]]) -> FakeResponse:
+        page, size = max(1, self._number(request, "page", 1)), self._size(request, "per_page")
+        chunk = rows[(page - 1) * size : page * size]
+        kept = "&".join(p for p in request.raw_query.split("&") if p and not p.startswith(("page=", "per_page=")))
+        base = f"/api/customers?{kept}{'&' if kept else ''}per_page={size}"
+        last_page = max(1, -(-len(rows) // size))
+        links = [f'<{self.url}{base}&page={last_page}>; rel="last"']
+        if page < last_page:
+            links.insert(0, f'<{base}&page={page + 1}>; rel="next"')  # relative, resolved per RFC 8288
+        return FakeResponse.json(chunk, **{"Link": ", ".join(links), "X-Total-Count": str(len(rows))})
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": message, "status": status}

@@ -1,0 +1,219 @@
+"""A SCIM 2.0 service provider (RFC 7643/7644) as Okta- or Azure-AD-style HR sources serve it.
+
+``GET /scim/v2/Users`` answers a ListResponse (``totalResults``, ``itemsPerPage``, 1-based
+``startIndex``, ``Resources``) paged by ``startIndex``/``count`` with ``count`` capped at
+``max_results`` (fewer than asked, as real providers do); ``filter`` supports
+``attr op "value"`` with ``eq ne co sw ew gt ge lt le pr`` joined by ``and``/``or`` (attribute
+names case-insensitive, extension attributes by full URN with ``:``); ``sortBy``/``sortOrder``
+when ``sort_supported``. ``GET /scim/v2/ServiceProviderConfig`` and ``/Users/{id}`` too. Every
+response is ``application/scim+json``; errors use the SCIM Error schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tests.connectors.fakes import data
+from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer
+
+SCIM_JSON = "application/scim+json"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_FILTER_RE = re.compile(r'\s*(?:(?P<paren>[()])|(?P<string>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+))')
+DATE_ATTRIBUTES = {"meta.lastmodified", "meta.created"}
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "co": lambda a, b: str(b).lower() in str(a).lower(),
+    "sw": lambda a, b: str(a).lower().startswith(str(b).lower()),
+    "ew": lambda a, b: str(a).lower().endswith(str(b).lower()),
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+}
+
+
+def attribute(resource: dict[str, Any], path: str) -> Any:
+    """An attribute by SCIM path (case-insensitive; ``urn:…:User:employeeNumber`` for extensions)."""
+    lowered = {k.lower(): v for k, v in resource.items()}
+    path_lower = path.lower()
+    for urn in (k for k in lowered if k.startswith("urn:")):
+        if path_lower.startswith(urn + ":"):
+            return attribute(lowered[urn] or {}, path[len(urn) + 1 :])
+    head, _, rest = path_lower.partition(".")
+    value = lowered.get(head)
+    if rest:
+        if isinstance(value, list):  # multi-valued: the primary or first value
+            value = next((v for v in value if v.get("primary")), value[0] if value else None)
+        return attribute(value, rest) if isinstance(value, dict) else None
+    return value
+
+
+class _Filter:
+    def __init__(self, text: str) -> None:
+        self.tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _FILTER_RE.finditer(text) if m.lastgroup]
+        self.index = 0
+
+    def parse(self) -> Callable[[dict[str, Any]], bool]:
+        predicate = self._or()
+        if self.index != len(self.tokens):
+            raise BadRequest("invalidFilter: unexpected input")
+        return predicate
+
+    def _take(self) -> tuple[str, str]:
+        if self.index >= len(self.tokens):
+            raise BadRequest("invalidFilter: unexpected end")
+        self.index += 1
+        return self.tokens[self.index - 1]
+
+    def _is(self, word: str) -> bool:
+        return self.index < len(self.tokens) and self.tokens[self.index][1].lower() == word
+
+    def _or(self) -> Callable[[dict[str, Any]], bool]:
+        left = self._and()
+        while self._is("or"):
+            self._take()
+            right, first = self._and(), left
+            left = lambda r, a=first, b=right: a(r) or b(r)  # noqa: E731
+        return left
+
+    def _and(self) -> Callable[[dict[str, Any]], bool]:
+        left = self._term()
+        while self._is("and"):
+            self._take()
+            right, first = self._term(), left
+            left = lambda r, a=first, b=right: a(r) and b(r)  # noqa: E731
+        return left
+
+    def _term(self) -> Callable[[dict[str, Any]], bool]:
+        if self._is("not"):
+            self._take()
+            inner = self._term()
+            return lambda r: not inner(r)
+        if self._is("("):
+            self._take()
+            inner = self._or()
+            if self._take()[1] != ")":
+                raise BadRequest("invalidFilter: missing )")
+            return inner
+        path = self._take()[1]
+        op = self._take()[1].lower()
+        if op == "pr":
+            return lambda r: attribute(r, path) not in (None, "", [])
+        if op not in OPS:
+            raise BadRequest(f"invalidFilter: unknown operator {op}")
+        kind, raw = self._take()
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise BadRequest(f"invalidFilter: bad value {raw}") from None
+        if path.lower() in DATE_ATTRIBUTES:
+            if kind != "string":
+                raise BadRequest("invalidValue: a dateTime must be a string")
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise BadRequest(f"invalidValue: not a dateTime {raw}") from None
+        compare = OPS[op]
+
+        def predicate(resource: dict[str, Any]) -> bool:
+            actual = attribute(resource, path)
+            if actual is None:
+                return False
+            try:
+                return bool(compare(actual, value))
+            except TypeError:
+                return False
+
+        return predicate
+
+
+class ScimFake(FakeServer):
+    root_path = "/scim/v2"
+    content_type = SCIM_JSON
+    token = "scim-bearer-token"
+
+    def __init__(
+        self,
+        users: list[dict[str, Any]] | None = None,
+        *,
+        auth: AuthPolicy | None = None,
+        max_results: int = 100,
+        sort_supported: bool = True,
+    ) -> None:
+        super().__init__(auth or AuthPolicy(bearer_tokens={self.token}, forbidden_tokens={"no-scope-token"}))
+        self.users = users if users is not None else data.scim_users(30)
+        self.max_results = max_results
+        self.sort_supported = sort_supported
+
+    def route(self, request: FakeRequest) -> FakeResponse:
+        relative = request.path.removeprefix(self.root_path).strip("/")
+        if relative == "ServiceProviderConfig":
+            return self._json(self.service_provider_config())
+        if relative == "Users":
+            return self._list(request)
+        if relative.startswith("Users/"):
+            user = next((u for u in self.users if u["id"] == relative[6:]), None)
+            if user is None:
+                return self._json(self.error_body(404, "Resource not found"), 404)
+            return self._json(self._out(user))
+        return self._json(self.error_body(404, "Endpoint not found"), 404)
+
+    def _list(self, request: FakeRequest) -> FakeResponse:
+        users = self.users
+        if request.arg("filter"):
+            predicate = _Filter(request.arg("filter") or "").parse()
+            users = [u for u in users if predicate(u)]
+        sort_by = request.arg("sortBy")
+        if sort_by and self.sort_supported:
+            descending = (request.arg("sortOrder") or "ascending") == "descending"
+            users = sorted(users, key=lambda u: (str(attribute(u, sort_by)), u["id"]), reverse=descending)
+        start = self._int(request, "startIndex", 1)
+        count = min(self._int(request, "count", self.max_results), self.max_results)
+        start = max(1, start)  # RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1
+        page = users[start - 1 : start - 1 + max(0, count)]
+        body: dict[str, Any] = {"schemas": [LIST], "totalResults": len(users), "itemsPerPage": len(page),
+                                "startIndex": start}
+        if page:
+            body["Resources"] = [self._out(user) for user in page]
+        return self._json(body)
+
+    @staticmethod
+    def _int(request: FakeRequest, name: str, default: int) -> int:
+        value = request.arg(name)
+        try:
+            return int(value) if value is not None else default
+        except ValueError:
+            raise BadRequest(f"invalidValue: {name} must be an integer") from None
+
+    def _out(self, user: dict[str, Any]) -> dict[str, Any]:
+        meta = dict(user.get("meta") or {})
+        meta["location"] = f"{self.base_url}/Users/{user['id']}"
+        return {**user, "meta": meta}
+
+    def _json(self, body: Any, status: int = 200) -> FakeResponse:
+        return FakeResponse.json(body, status, content_type=SCIM_JSON)
+
+    def service_provider_config(self) -> dict[str, Any]:
+        return {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": False},
+            "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": True, "maxResults": self.max_results},
+            "changePassword": {"supported": False},
+            "sort": {"supported": self.sort_supported},
+            "etag": {"supported": False},
+            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "OAuth Bearer Token",
+                                       "description": "Authentication scheme using the OAuth Bearer Token Standard"}],
+        }
+
+    def error_body(self, status: int, message: str) -> Any:
+        body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": message}
+        if message.startswith(("invalidFilter", "invalidValue")):
+            body["scimType"] = message.split(":", 1)[0]
+        return body

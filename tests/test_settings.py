@@ -1,0 +1,57 @@
+"""Production settings pass Django's deployment checklist; unsafe ones fail loudly at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Variables of the test run that must not leak into the production-like process.
+LEAKING = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_", "MDM_")
+
+
+def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(LEAKING)}
+    clean |= {"DJANGO_SETTINGS_MODULE": "mdm_project.settings", "MDM_VAR_DIR": str(tmp_path), **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def production_env() -> dict[str, str]:
+    alphabet = string.ascii_letters + string.digits + "!@#%^&*(-_=+)"
+    return {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(60)),
+        "DJANGO_ALLOWED_HOSTS": "mdm.example.com",
+        "DATABASE_URL": "postgres://mdm@db.example.com:5432/mdm",
+        "REDIS_URL": "redis://cache.example.com:6379/0",
+    }
+
+
+def test_the_deployment_checklist_passes_without_a_warning_in_production(tmp_path):
+    result = manage("check", "--deploy", tmp_path=tmp_path, **production_env())
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "System check identified no issues" in output
+    assert "WARNING" not in output
+
+
+def test_debug_off_without_a_secret_key_refuses_to_start_and_says_why(tmp_path):
+    env = production_env()
+    del env["DJANGO_SECRET_KEY"]
+    result = manage("check", tmp_path=tmp_path, **env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize("debug", ["1", ""])
+def test_the_quick_start_runs_without_any_environment(tmp_path, debug):
+    result = manage("check", tmp_path=tmp_path, DJANGO_DEBUG=debug)
+    assert result.returncode == 0, result.stderr
