@@ -107,6 +107,15 @@ class Secret:
         return bool(self._value) or self._stored is not None
 
     @property
+    def is_undecryptable(self) -> bool:
+        """Stored encrypted under a key that is no longer configured."""
+        return self._stored is not None
+
+    @property
+    def is_encrypted_at_rest(self) -> bool:
+        return self.is_set and not self.is_reference
+
+    @property
     def is_reference(self) -> bool:
         return bool(REFERENCE_RE.match(self._value))
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('masterdata', '0002_search_trigram_indexes'),
+        ('masterdata', '0001_initial'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from connectors.crypto import EncryptedTextField, Secret
+from connectors.crypto import EncryptedTextField
 from masterdata.models import SourceSystem
 
 
@@ -121,11 +121,7 @@ class Connection(models.Model):
             raise ValidationError(errors)
 
     def reveal_secret(self) -> str:
-        return _reveal(self.secret)
+        return self.secret.reveal()
 
     def reveal_client_secret(self) -> str:
-        return _reveal(self.client_secret)
-
-
-def _reveal(value: Secret | str) -> str:
-    return value.reveal() if isinstance(value, Secret) else str(value)
+        return self.client_secret.reveal()

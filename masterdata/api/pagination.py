@@ -22,7 +22,7 @@ class GoldenCursorPagination(CursorPagination):
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw in (None, ""):
-            return self.page_size
+            return min(settings.API_PAGE_SIZE, self.max_page_size)
         try:
             size = int(raw)
         except ValueError:

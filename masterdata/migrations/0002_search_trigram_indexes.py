@@ -46,6 +46,10 @@ def create_indexes(apps, schema_editor) -> None:
             f'CREATE INDEX IF NOT EXISTS "{index_name(table, column)}" '
             f'ON "{table}" USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
         )
+    # The planner needs statistics of the new index expressions, or it guesses a search matches
+    # hundreds of rows and walks the primary key instead (160 ms instead of 1 ms on 100k rows).
+    for table in dict(SEARCH_COLUMNS):
+        schema_editor.execute(f'ANALYZE "{table}"')
 
 
 def drop_indexes(apps, schema_editor) -> None:

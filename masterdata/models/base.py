@@ -53,6 +53,9 @@ class GoldenRecord(models.Model):
     )
     #: Fields whose change alone is not a new version (they follow every save).
     UNVERSIONED_FIELDS = frozenset({"version", "updated_at", "created_at"})
+    #: JSON columns only ever replaced whole (by ``services.golden``), never edited in place;
+    #: they are not copied on load, which keeps loading large batches cheap.
+    REPLACED_WHOLE_FIELDS = frozenset({"provenance"})
 
     code = models.CharField(max_length=64, help_text="Business key, unique within the domain.")
     status = models.CharField(max_length=16, choices=GoldenStatus.choices, default=GoldenStatus.ACTIVE, db_index=True)
@@ -88,7 +91,9 @@ class GoldenRecord(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._loaded_values = {name: _snapshot(value) for name, value in zip(field_names, values, strict=True)}
+        instance._loaded_values = {
+            name: instance._snapshot(name, value) for name, value in zip(field_names, values, strict=True)
+        }
         return instance
 
     def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
@@ -104,7 +109,13 @@ class GoldenRecord(models.Model):
         loaded = self.__dict__.setdefault("_loaded_values", {})
         for f in fields:
             if f.attname in self.__dict__:
-                loaded[f.attname] = _snapshot(self.__dict__[f.attname])
+                loaded[f.attname] = self._snapshot(f.attname, self.__dict__[f.attname])
+
+    def _snapshot(self, attname: str, value: Any) -> Any:
+        """A copy of a loaded value that in-place edits (``attributes[k] = v``) cannot reach."""
+        if attname in self.REPLACED_WHOLE_FIELDS or not isinstance(value, dict | list):
+            return value
+        return copy.deepcopy(value)
 
     def tracked_fields(self) -> list[models.Field]:
         return [f for f in self._meta.concrete_fields if f.name not in self.UNVERSIONED_FIELDS]
@@ -148,11 +159,6 @@ class GoldenRecord(models.Model):
     def __str__(self) -> str:
         name = getattr(self, "name", "")
         return f"{self.code} · {name}" if name else self.code
-
-
-def _snapshot(value: Any) -> Any:
-    """A copy of a loaded value that in-place edits of the record (``attributes[k] = v``) cannot reach."""
-    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 def _normalise(field: models.Field, value: Any) -> Any:

@@ -89,8 +89,9 @@ class OrgUnitClosure(models.Model):
     instead of a recursive walk per request.
     """
 
-    ancestor = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="+")
-    descendant = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique pair (ancestor first) and orgclosure_desc_idx (descendant first).
+    ancestor = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="+", db_index=False)
+    descendant = models.ForeignKey(OrgUnit, on_delete=models.CASCADE, related_name="+", db_index=False)
     depth = models.PositiveSmallIntegerField()
 
     class Meta:

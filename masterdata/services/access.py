@@ -56,10 +56,10 @@ def granted_unit_ids(user: AbstractBaseUser, action: Action) -> QuerySet:
     """Subquery: ids of every org unit within the user's scope for ``action``.
 
     The user's own grants and their groups' grants are combined with ``UNION ALL`` rather
-    than ``OR``: PostgreSQL estimates the union's few rows correctly and then walks the
-    owner index of the record table, where an OR of two hashed subplans is guessed as "every
-    org unit" and searches fall back to scanning the whole table (measured 2–3× slower on
-    100k customers).
+    than ``OR``: PostgreSQL estimates the union's few units correctly and walks the owner
+    index of the record table, where an OR of two hashed subplans is guessed as "every org
+    unit" (on 100k customers, 50 org units: counting a steward's 18k records 11 ms instead of
+    22 ms; pages and API searches as fast or faster).
     """
     if not getattr(user, "is_active", False):
         return OrgUnitClosure.objects.none().values("descendant_id")

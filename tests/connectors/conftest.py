@@ -58,5 +58,4 @@ def oauth(issuer):
 
 
 def sap_connection(fake, protocol: str, **fields: Any) -> Connection:
-    return make_connection(protocol, fake.base_url, auth_type="basic", username=SAP_USER, secret=SAP_PASSWORD,
-                           **fields)
+    return make_connection(protocol, fake.base_url, auth_type="basic", username=SAP_USER, secret=SAP_PASSWORD, **fields)

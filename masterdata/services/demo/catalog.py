@@ -169,11 +169,13 @@ SUPPLIER_LINES = {
     "en": (("Steel Supply", "Inc."), ("Fasteners", "LLC"), ("Packaging", "Corp."), ("Logistics", "Inc."),
            ("Electronics", "LLC"), ("Plastics", "Inc.")),
 }
-CITIES = {
-    "DE": (("Stuttgart", "70"), ("München", "80"), ("Frankfurt am Main", "60"), ("Hamburg", "20"),
-           ("Köln", "50"), ("Nürnberg", "90"), ("Mannheim", "68"), ("Dortmund", "44")),
-    "US": (("Chicago, IL", "606"), ("Detroit, MI", "482"), ("Houston, TX", "770"), ("Cleveland, OH", "441"),
-           ("Milwaukee, WI", "532"), ("Charlotte, NC", "282"), ("Atlanta, GA", "303")),
+CITIES = {  # city, first digits of its postcodes, telephone area code
+    "DE": (("Stuttgart", "70", "711"), ("München", "80", "89"), ("Frankfurt am Main", "60", "69"),
+           ("Hamburg", "20", "40"), ("Köln", "50", "221"), ("Nürnberg", "90", "911"), ("Mannheim", "68", "621"),
+           ("Dortmund", "44", "231")),
+    "US": (("Chicago, IL", "606", "312"), ("Detroit, MI", "482", "313"), ("Houston, TX", "770", "713"),
+           ("Cleveland, OH", "441", "216"), ("Milwaukee, WI", "532", "414"), ("Charlotte, NC", "282", "704"),
+           ("Atlanta, GA", "303", "404")),
 }
 
 CREDIT_RATINGS = (("AAA", 4, 2_000_000), ("AA", 10, 1_000_000), ("A", 28, 500_000), ("BBB", 30, 250_000),
@@ -212,6 +214,8 @@ MATERIAL_GROUPS = (
         ("Safety gloves, cut level C", "size {s}", "PR", "Safety", "6116.10", (0.05, 0.1)),
         ("Safety helmet EN 397", "colour {c}", "EA", "Safety", "6506.10", (0.3, 0.5)),
         ("Industrial lubricant ISO VG {v}", "20 l canister", "L", "Lubricants", "2710.19", None),
+        ("Cable ties, polyamide 6.6", "{l2}0 x {w}.5 mm, black, 100 pcs", "PAK", "Installation", "3926.90", None),
+        ("Safety goggles EN 166", "lens {c}", "EA", "Safety", "9004.90", (0.05, 0.1)),
     )),
     (MaterialType.SPARE_PART, "SP", 70, (
         ("Deep groove ball bearing 62{nn}-2RS", "d={p} mm, sealed", "EA", "Bearings", "8482.10", (0.05, 1.5)),
@@ -225,6 +229,8 @@ MATERIAL_GROUPS = (
         ("Maintenance service", "on site, per hour, level {r}", "H", "Services", "", None),
         ("Calibration service", "torque tools, up to {p}0 Nm", "EA", "Services", "", None),
         ("Freight forwarding", "FTL zone {r}", "EA", "Services", "", None),
+        ("Drive repair service", "workshop, {kw} kW class", "EA", "Services", "", None),
+        ("Commissioning service", "conveyor line {l} mm, per day", "D", "Services", "", None),
     )),
     (MaterialType.PACKAGING, "PK", 25, (
         ("Euro pallet EPAL", "1200 x 800 mm, class {r}", "EA", "Packaging", "4415.20", (20.0, 25.0)),

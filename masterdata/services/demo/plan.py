@@ -109,8 +109,6 @@ class _Builder:
 
     def tax_id(self, country: str) -> str:
         digits = "".join(self.rng.choice(string.digits) for _ in range(9))
-        if country == "CN":
-            return uscc(self.rng.choice(catalog.CN_CITIES)[4], self.rng)
         if country == "DE":
             return f"DE{german_vat_body(digits[:8])}"
         if country in ("US", "CA"):
@@ -131,15 +129,23 @@ class _Builder:
         if country in ("DE", "US"):
             line, legal = self.rng.choice(lines_west["de" if country == "DE" else "en"])
             name = self.unique(lambda: f"{fake.last_name()} {line} {legal}".strip())
-            city, zip_prefix = self.rng.choice(catalog.CITIES[country])
+            brand = name.removesuffix(legal)
+            city, zip_prefix, area = self.rng.choice(catalog.CITIES[country])
             zip_code = f"{zip_prefix}{self.rng.randint(0, 999):03d}"[:5]
             street = fake.street_address()
             address = f"{street}, {zip_code} {city}" if country == "DE" else f"{street}, {city} {zip_code}"
         else:
-            name = self.unique(fake.company)
+            name = brand = self.unique(fake.company)
             address = f"{fake.street_address()}, {fake.postcode()} {fake.city()}".replace("\n", ", ")
-        domain = f"{slugify(name)[:40].strip('-') or 'firm'}.example"
-        return {"name": name, "country": country, "address": address, "phone": self.phone(country), "domain": domain}
+            area = None
+        return {
+            "name": name,
+            "country": country,
+            "address": address,
+            "phone": self.phone(country, area),
+            "domain": f"{slugify(brand)[:40].strip('-') or 'firm'}.example",
+            "tax_id": self.tax_id(country),
+        }
 
     def cn_firm(self, city: tuple, brand: tuple[str, str], line: tuple[str, str]) -> dict[str, Any]:
         """A Chinese firm named the Chinese way: city + brand + line of business + 有限公司."""
@@ -148,8 +154,14 @@ class _Builder:
         self.names.add(name)
         road = self.rng.choice(catalog.CN_ROADS)
         address = f"{province}{self.rng.choice(districts)}{road} {self.rng.randint(1, 1999)} 号"
-        domain = f"{brand[1]}-{line[1]}.example"
-        return {"name": name, "country": "CN", "address": address, "phone": self.phone("CN", area), "domain": domain}
+        return {
+            "name": name,
+            "country": "CN",
+            "address": address,
+            "phone": self.phone("CN", area),
+            "domain": f"{brand[1]}-{line[1]}.example",
+            "tax_id": uscc(city[4], self.rng),
+        }
 
     # --- org units ----------------------------------------------------------------------------
     def org_units(self) -> list[RecordPlan]:
@@ -283,7 +295,7 @@ class _Builder:
                 country = firm["country"]
                 values = {
                     "name": firm["name"],
-                    "tax_id": self.tax_id(country),
+                    "tax_id": firm["tax_id"],
                     "credit_rating": rating,
                     "credit_limit": limit,
                     "currency": catalog.COUNTRIES[country][1],
@@ -321,7 +333,7 @@ class _Builder:
                     bank = "".join(self.rng.choice(string.digits) for _ in range(self.rng.choice((12, 16, 19))))
                 values = {
                     "name": firm["name"],
-                    "tax_id": self.tax_id(country),
+                    "tax_id": firm["tax_id"],
                     "country": country,
                     "address": firm["address"],
                     "contact_email": self.unique_email("sales", firm["domain"]),
@@ -355,7 +367,9 @@ class _Builder:
         records = []
         for material_type, prefix, count, templates in catalog.MATERIAL_GROUPS:
             seen: set[tuple[str, str]] = set()
-            while len(seen) < count:
+            for _ in range(count * 50):
+                if len(seen) == count:
+                    break
                 name, spec_pattern, unit, category, hs_code, weight = self.rng.choice(templates)
                 parameters = self.spec_parameters()
                 name, spec = name.format(**parameters), spec_pattern.format(**parameters)
@@ -386,6 +400,8 @@ class _Builder:
                     "IsMarkedForDeletion": values["status"] == "inactive",
                 }
                 records.append(RecordPlan("material", code, values, "erp", {}, [LinkPlan("erp", matnr, payload)]))
+            if len(seen) < count:
+                raise RuntimeError(f"the {material_type} templates cannot make {count} distinct materials")
         return records
 
     def spec_parameters(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@
 * ``next_link`` — ``?limit=&cursor=`` → ``{"items": […], "links": {"next": "/api/customers?cursor=…"}}``
   (relative; ``absolute_links=True`` for absolute ones)
 * ``link_header`` — ``?page=&per_page=`` → a bare JSON array plus ``Link: <…>; rel="next"`` (RFC 8288)
+* ``cursor`` — ``?limit=&after=`` → ``{"customers": […], "paging": {"next_cursor": "…" | null}}``
 
 ``updated_since`` (ISO 8601) returns records changed at or after it; ``ordering=updated_at``
 sorts by (updated_at, id), else records come by id. ``max_page_size`` caps the page size
@@ -22,7 +23,7 @@ from typing import Any
 from tests.connectors.fakes import data
 from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer
 
-STYLES = ("page", "offset", "next_link", "link_header")
+STYLES = ("page", "offset", "next_link", "link_header", "cursor")
 
 
 def _token(offset: int) -> str:
@@ -124,6 +125,12 @@ class CrmFake(FakeServer):
         if page < last_page:
             links.insert(0, f'<{base}&page={page + 1}>; rel="next"')  # relative, resolved per RFC 8288
         return FakeResponse.json(chunk, **{"Link": ", ".join(links), "X-Total-Count": str(len(rows))})
+
+    def _cursor(self, request: FakeRequest, rows: list[dict[str, Any]]) -> FakeResponse:
+        offset = _offset(request.arg("after")) if request.arg("after") else 0
+        limit = self._size(request, "limit")
+        following = _token(offset + limit) if offset + limit < len(rows) else None
+        return FakeResponse.json({"customers": rows[offset : offset + limit], "paging": {"next_cursor": following}})
 
     def error_body(self, status: int, message: str) -> Any:
         return {"error": message, "status": status}

@@ -103,8 +103,11 @@ def scim_users(count: int, **timing: Any) -> list[dict[str, Any]]:
                     "employeeNumber": f"E{10000 + i}",
                     "department": DEPARTMENTS[i % len(DEPARTMENTS)],
                     "organization": "Company A" if i % 2 else "Company B",
-                    **({"manager": {"value": manager, "displayName": f"Given{i // 10} Family{i // 10}"}}
-                       if manager else {}),
+                    **(
+                        {"manager": {"value": manager, "displayName": f"Given{i // 10} Family{i // 10}"}}
+                        if manager
+                        else {}
+                    ),
                 },
                 "meta": {
                     "resourceType": "User",

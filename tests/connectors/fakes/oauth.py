@@ -46,8 +46,11 @@ class OAuthFake(FakeServer):
             return self._error(400, "unsupported_grant_type", form.get("grant_type") or "missing")
         if self.issuer.scope and form.get("scope", "") != self.issuer.scope:
             return self._error(400, "invalid_scope", form.get("scope") or "missing")
-        body: dict[str, Any] = {"access_token": self.issuer.issue(), "token_type": "Bearer",
-                                "expires_in": self.issuer.lifetime}
+        body: dict[str, Any] = {
+            "access_token": self.issuer.issue(),
+            "token_type": "Bearer",
+            "expires_in": self.issuer.lifetime,
+        }
         if self.issuer.scope:
             body["scope"] = self.issuer.scope
         return FakeResponse.json(body, **{"Cache-Control": "no-store", "Pragma": "no-cache"})

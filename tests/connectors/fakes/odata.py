@@ -122,8 +122,11 @@ class ODataFake(FakeServer, ABC):
         return self.server_page_size
 
     def next_url(self, request: FakeRequest, entity_set: EntitySet, token: int) -> str:
-        kept = [part for part in request.raw_query.split("&") if part and not part.lower().startswith(
-            ("$skiptoken=", "%24skiptoken="))]
+        kept = [
+            part
+            for part in request.raw_query.split("&")
+            if part and not part.lower().startswith(("$skiptoken=", "%24skiptoken="))
+        ]
         query = "&".join([*kept, f"$skiptoken={token}"])
         if self.next_link == "relative":
             return f"{entity_set.name}?{query}"
@@ -148,8 +151,9 @@ class ODataV4Fake(ODataFake):
     content_type = "application/json;odata.metadata=minimal"
 
     def __init__(self, records: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
-        partners = EntitySet("A_BusinessPartner", "BusinessPartner", records if records is not None else
-                             data.business_partners(25))
+        partners = EntitySet(
+            "A_BusinessPartner", "BusinessPartner", records if records is not None else data.business_partners(25)
+        )
         super().__init__([partners], **kwargs)
 
     def page_size(self, request: FakeRequest) -> int | None:
@@ -206,12 +210,16 @@ class ODataV2Fake(ODataFake):
     root_path = "/sap/opu/odata/sap/API_PRODUCT_SRV"
     realm = "SAP NetWeaver Application Server"
 
-    def __init__(self, records: list[dict[str, Any]] | None = None, *, entity_sets: list[EntitySet] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, records: list[dict[str, Any]] | None = None, *, entity_sets: list[EntitySet] | None = None, **kwargs: Any
+    ) -> None:
         product = EntitySet(
-            "A_Product", "Product", records if records is not None else data.products(25),
+            "A_Product",
+            "Product",
+            records if records is not None else data.products(25),
             types={"CreationDate": "datetime", "LastChangeDateTime": "datetimeoffset"},
-            navigation=("to_Description",), namespace="API_PRODUCT_SRV",
+            navigation=("to_Description",),
+            namespace="API_PRODUCT_SRV",
         )
         super().__init__(entity_sets or [product], **kwargs)
         self.csrf_tokens: set[str] = set()
@@ -219,9 +227,13 @@ class ODataV2Fake(ODataFake):
     @staticmethod
     def business_partner_set(records: list[dict[str, Any]]) -> EntitySet:
         """SAP API_BUSINESS_PARTNER's A_BusinessPartner: LastChangeDate (Edm.DateTime) + LastChangeTime (Edm.Time)."""
-        return EntitySet("A_BusinessPartner", "BusinessPartner", records,
-                         types={"CreationDate": "datetime", "LastChangeDate": "datetime",
-                                "LastChangeDateTime": "datetimeoffset"}, namespace="API_BUSINESS_PARTNER")
+        return EntitySet(
+            "A_BusinessPartner",
+            "BusinessPartner",
+            records,
+            types={"CreationDate": "datetime", "LastChangeDate": "datetime", "LastChangeDateTime": "datetimeoffset"},
+            namespace="API_BUSINESS_PARTNER",
+        )
 
     def dispatch(self, request: FakeRequest) -> FakeResponse:
         response = super().dispatch(request)
@@ -257,8 +269,9 @@ class ODataV2Fake(ODataFake):
 
     def serialise(self, entity_set: EntitySet, record: dict[str, Any], select: list[str], expand: set[str]) -> dict:
         uri = f"{self.base_url}/{entity_set.name}('{record.get(entity_set.key)}')"
-        item: dict[str, Any] = {"__metadata": {"id": uri, "uri": uri,
-                                               "type": f"{entity_set.namespace}.{entity_set.name}Type"}}
+        item: dict[str, Any] = {
+            "__metadata": {"id": uri, "uri": uri, "type": f"{entity_set.namespace}.{entity_set.name}Type"}
+        }
         for name in select or [n for n in record if n not in entity_set.navigation]:
             value = record.get(name)
             if isinstance(value, datetime):

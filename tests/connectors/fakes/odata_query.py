@@ -61,7 +61,7 @@ class FilterParser:
         while position < len(text):
             match = _TOKEN_RE.match(text, position)
             if not match or match.end() == position:
-                raise BadRequest(f"Invalid $filter near {text[position:position + 20]!r}")
+                raise BadRequest(f"Invalid $filter near {text[position : position + 20]!r}")
             kind = match.lastgroup or ""
             self.tokens.append((kind, match.group(kind)))
             position = match.end()
@@ -155,8 +155,10 @@ class FilterParser:
             if self.version == 4:
                 raise BadRequest(f"{prefix}'…' literals do not exist in OData v4")
             if declared and declared != prefix:
-                raise BadRequest(f"{name} is Edm.{'DateTimeOffset' if declared == 'datetimeoffset' else 'DateTime'};"
-                                 f" a {prefix} literal is incompatible")
+                raise BadRequest(
+                    f"{name} is Edm.{'DateTimeOffset' if declared == 'datetimeoffset' else 'DateTime'};"
+                    f" a {prefix} literal is incompatible"
+                )
             return _parse_datetime(rest[:-1], assume_utc=prefix == "datetime")
         raise BadRequest(f"Invalid literal {text!r}")
 

@@ -177,8 +177,12 @@ class ScimFake(FakeServer):
         count = min(self._int(request, "count", self.max_results), self.max_results)
         start = max(1, start)  # RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1
         page = users[start - 1 : start - 1 + max(0, count)]
-        body: dict[str, Any] = {"schemas": [LIST], "totalResults": len(users), "itemsPerPage": len(page),
-                                "startIndex": start}
+        body: dict[str, Any] = {
+            "schemas": [LIST],
+            "totalResults": len(users),
+            "itemsPerPage": len(page),
+            "startIndex": start,
+        }
         if page:
             body["Resources"] = [self._out(user) for user in page]
         return self._json(body)
@@ -208,8 +212,13 @@ class ScimFake(FakeServer):
             "changePassword": {"supported": False},
             "sort": {"supported": self.sort_supported},
             "etag": {"supported": False},
-            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "OAuth Bearer Token",
-                                       "description": "Authentication scheme using the OAuth Bearer Token Standard"}],
+            "authenticationSchemes": [
+                {
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": "Authentication scheme using the OAuth Bearer Token Standard",
+                }
+            ],
         }
 
     def error_body(self, status: int, message: str) -> Any:

@@ -161,8 +161,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = FakeRequest(
-            self.command, parts.path, parts.query, parse_qs(parts.query, keep_blank_values=True),
-            self.headers, body, self.client_address[1],
+            self.command,
+            parts.path,
+            parts.query,
+            parse_qs(parts.query, keep_blank_values=True),
+            self.headers,
+            body,
+            self.client_address[1],
         )
         response = self.server.fake.dispatch(request)
         self.send_response(response.status)
@@ -202,7 +207,9 @@ class FakeServer:
     def start(self) -> FakeServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name=type(self).__name__, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -273,8 +280,11 @@ class FakeServer:
         if self.needs_auth(request):
             denied = self.auth.check(request)
             if denied:
-                response = FakeResponse.json(self.error_body(denied, "unauthorised" if denied == 401 else "forbidden"),
-                                             denied, content_type=self.content_type)
+                response = FakeResponse.json(
+                    self.error_body(denied, "unauthorised" if denied == 401 else "forbidden"),
+                    denied,
+                    content_type=self.content_type,
+                )
                 if denied == 401:
                     response.headers["WWW-Authenticate"] = f'Bearer realm="{self.realm}"'
                 return response

@@ -249,3 +249,17 @@ def test_a_method_the_endpoint_lacks_is_a_json_405(api_a, customers):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_an_unforeseen_error_is_a_json_500_and_logged(api_a, org, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("masterdata.services.golden.create", broken)
+    api_a.raise_request_exception = False
+
+    response = api_a.post(CUSTOMERS, VALID, format="json")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal error; it has been logged.", "code": "server_error"}
+    assert "bug" in caplog.text

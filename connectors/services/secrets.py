@@ -1,0 +1,48 @@
+"""Key rotation for connection secrets (see :mod:`connectors.crypto`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from connectors.crypto import Secret
+from connectors.models import Connection
+
+SECRET_FIELDS = ("secret", "client_secret")
+
+
+@dataclass
+class RotationResult:
+    rotated: int = 0
+    """Encrypted secrets re-encrypted under the current key."""
+    undecryptable: list[int] = field(default_factory=list)
+    """Ids of connections with a secret no configured key opens (left as they are)."""
+
+
+def rotate_connection_secrets(batch_size: int = 500) -> RotationResult:
+    """Re-encrypt every encrypted secret under the first key of ``MDM_ENCRYPTION_KEYS``.
+
+    Why: after a new key is put first, old ciphertexts still open through the older keys
+    (MultiFernet), but the old keys can only be removed once nothing needs them.
+    References (``${ENV:NAME}``) and blanks are not encrypted and are left alone.
+    """
+    result = RotationResult()
+    with transaction.atomic():
+        pending: list[Connection] = []
+        queryset = Connection.objects.select_for_update().only("id", *SECRET_FIELDS).order_by("id")
+        for connection in queryset.iterator(chunk_size=batch_size):
+            values: list[Secret] = [getattr(connection, name) for name in SECRET_FIELDS]
+            if any(value.is_undecryptable for value in values):
+                result.undecryptable.append(connection.pk)
+                continue
+            encrypted = sum(1 for value in values if value.is_encrypted_at_rest)
+            if encrypted:
+                result.rotated += encrypted
+                pending.append(connection)
+            if len(pending) >= batch_size:
+                Connection.objects.bulk_update(pending, SECRET_FIELDS)
+                pending = []
+        if pending:
+            Connection.objects.bulk_update(pending, SECRET_FIELDS)
+    return result
