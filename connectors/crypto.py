@@ -180,7 +180,7 @@ def as_secret(value: Any) -> Secret:
     if value.startswith(STORED_PREFIX):
         try:
             return Secret(decrypt(value))
-        except SecretError:
+        except (SecretError, ImproperlyConfigured):  # loading a connection must not fail; using the secret does
             return Secret.undecryptable(value)
     return Secret(value)
 

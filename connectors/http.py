@@ -269,7 +269,9 @@ class HttpClient:
 
     def url(self, path_or_url: str) -> str:
         """Absolute URL: an absolute one as given, a relative one against the base URL."""
-        return urljoin(self.base_url, path_or_url.lstrip("/")) if "://" not in path_or_url else path_or_url
+        if urlsplit(path_or_url).scheme:
+            return path_or_url
+        return urljoin(self.base_url, path_or_url.lstrip("/"))
 
     def request(
         self,

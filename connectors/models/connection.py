@@ -38,7 +38,7 @@ class Connection(models.Model):
     ``secret`` is the password (basic), the token (bearer) or the key (API key); it and
     ``client_secret`` are encrypted at rest or given as an ``${ENV:NAME}`` reference.
     ``options`` carries protocol extras (extra headers or query parameters such as
-    ``sap-client``, paging mode, literal style, retries); the README of the connectors lists them.
+    ``sap-client``, paging mode, literal style, retries); ``connectors/README.md`` lists them.
     For the file protocol ``base_url`` is the drop directory.
     """
 

@@ -78,51 +78,98 @@ def since_parameter(since: Any, style: str) -> str:
     raise ConfigurationError("updated_since_format must be iso, date, epoch or epoch_ms.")
 
 
+class _Pager:
+    """Where the next page of one read is: the state of one pagination style."""
+
+    def __init__(self, connector: RestConnector, spec: FetchSpec, style: str, base: dict[str, Any], size: int):
+        self.connector, self.spec, self.style, self.base, self.size = connector, spec, style, base, size
+        self.position = int(self.option("first_page", 1)) if style == "page" else 0
+        self.seen = 0
+        self.total: int | None = None
+        self.previous_first_key: Any = object()
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.connector.option(self.spec, name, default)
+
+    def params(self, token: Any = None) -> dict[str, Any]:
+        params = dict(self.base)
+        size = self.size
+        if self.style == "page":
+            params[self.option("page_param", "page")] = self.position
+            params[self.option("page_size_param", "page_size")] = size
+        elif self.style == "offset":
+            params[self.option("offset_param", "offset")] = self.position
+            params[self.option("limit_param", "limit")] = size
+        elif self.style in ("next_link", "link_header", "cursor"):
+            size_param = self.option("page_size_param")
+            if size_param:
+                params[size_param] = size
+            if token is not None:
+                params[self.option("cursor_param", "cursor")] = token
+        return params
+
+    def advance(self, body: Any, response: Any, records: list[Record]) -> tuple[str | None, dict[str, Any] | None]:
+        """Record a page; return the next (URL, params), or (None, None) after the last page."""
+        self.seen += len(records)
+        total_path = self.option("total_path")
+        if self.total is None and total_path:
+            value = dig(body, total_path)
+            self.total = int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+        if self.style in ("page", "offset"):
+            return self._advance_numbered(response, records)
+        if self.style == "next_link":
+            link = dig(body, self.option("next_link_path", "next"))
+            return (urljoin(response.url, link), None) if isinstance(link, str) and link else (None, None)
+        if self.style == "link_header":
+            link = response.links.get("next", {}).get("url")
+            return (urljoin(response.url, link), None) if link else (None, None)
+        if self.style == "cursor":
+            token = dig(body, self.option("next_cursor_path", "next_cursor"))
+            if token in (None, "") or not records:
+                return None, None
+            return self.spec.resource, self.params(token)
+        return None, None
+
+    def _advance_numbered(self, response: Any, records: list[Record]) -> tuple[str | None, dict[str, Any] | None]:
+        first_key = dig(records[0], self.spec.key_field) if records else None
+        if records and first_key == self.previous_first_key:
+            raise PayloadError(
+                "pagination does not advance: the API ignores its paging parameters",
+                raw=response.text[:2000],
+                url=response.url,
+            )
+        self.previous_first_key = first_key
+        short = len(records) < self.size and bool(self.option("short_page_is_last", False))
+        if not records or short or (self.total is not None and self.seen >= self.total):
+            return None, None
+        self.position += 1 if self.style == "page" else len(records)
+        return self.spec.resource, self.params()
+
+
 class RestConnector(HttpConnector):
     protocol = "rest"
 
     def fetch(self, spec: FetchSpec, cursor: Cursor | None = None) -> Iterator[Page]:
-        style = spec.pagination or self.option(spec, "pagination", "page")
-        if style not in PAGINATION_STYLES:
-            raise ConfigurationError(f"REST pagination must be one of {', '.join(PAGINATION_STYLES)}.")
         tracker = CursorTracker(spec, cursor)
+        pager = _Pager(self, spec, self._style(spec), self._base_params(spec, tracker), self.page_size(spec))
         ordered = bool(self.option(spec, "ordered", False))
-        size = self.page_size(spec)
-        base_params = self._base_params(spec, tracker)
-        position = int(self.option(spec, "first_page", 1)) if style == "page" else 0
-        url, params = spec.resource, self._page_params(spec, style, base_params, position, size, None)
-        number, seen, total = 0, 0, None
-        previous_first_key: Any = object()
-        while True:
+        url: str | None = spec.resource
+        params: dict[str, Any] | None = pager.params()
+        number = 0
+        while url is not None:
             body, response = self.http.get_json(url, params=params)
             records = find_records(body, spec.record_path, response.text, response.url)
             number += 1
-            seen += len(records)
-            total_path = self.option(spec, "total_path")
-            if total is None and total_path:
-                value = dig(body, total_path)
-                total = int(value) if isinstance(value, int | str) and str(value).isdigit() else None
-            first_key = dig(records[0], spec.key_field) if records else None
-            if records and number > 1 and first_key == previous_first_key and style in ("page", "offset"):
-                raise PayloadError(
-                    "pagination does not advance: the API ignores its paging parameters",
-                    raw=response.text[:2000],
-                    url=response.url,
-                )
-            previous_first_key = first_key
-            next_url, next_params = self._next(
-                spec, style, body, response, records, size, seen, total, position, base_params
-            )
-            last = next_url is None
+            url, params = pager.advance(body, response, records)
+            last = url is None
             kept, skipped = tracker.filter_page(records)
-            yield Page(kept, tracker.page_cursor(ordered=ordered, last=last), number, total, skipped, last)
-            if last:
-                return
-            if style == "page":
-                position += 1
-            elif style == "offset":
-                position += len(records)
-            url, params = next_url, next_params
+            yield Page(kept, tracker.page_cursor(ordered=ordered, last=last), number, pager.total, skipped, last)
+
+    def _style(self, spec: FetchSpec) -> str:
+        style = spec.pagination or self.option(spec, "pagination", "page")
+        if style not in PAGINATION_STYLES:
+            raise ConfigurationError(f"REST pagination must be one of {', '.join(PAGINATION_STYLES)}.")
+        return style
 
     def _base_params(self, spec: FetchSpec, tracker: CursorTracker) -> dict[str, Any]:
         params: dict[str, Any] = dict(spec.params)
@@ -136,66 +183,13 @@ class RestConnector(HttpConnector):
         params.update(sort_params)
         return params
 
-    def _page_params(
-        self, spec: FetchSpec, style: str, base: dict[str, Any], position: int, size: int, token: Any
-    ) -> dict[str, Any]:
-        params = dict(base)
-        if style == "page":
-            params[self.option(spec, "page_param", "page")] = position
-            params[self.option(spec, "page_size_param", "page_size")] = size
-        elif style == "offset":
-            params[self.option(spec, "offset_param", "offset")] = position
-            params[self.option(spec, "limit_param", "limit")] = size
-        elif style in ("next_link", "link_header", "cursor"):
-            size_param = self.option(spec, "page_size_param")
-            if size_param:
-                params[size_param] = size
-            if token is not None:
-                params[self.option(spec, "cursor_param", "cursor")] = token
-        return params
-
-    def _next(
-        self,
-        spec: FetchSpec,
-        style: str,
-        body: Any,
-        response: Any,
-        records: list[Record],
-        size: int,
-        seen: int,
-        total: int | None,
-        position: int,
-        base: dict[str, Any],
-    ) -> tuple[str | None, dict[str, Any] | None]:
-        """Where the next page is (URL and parameters), or (None, None) after the last one."""
-        if style in ("page", "offset"):
-            short = len(records) < size and bool(self.option(spec, "short_page_is_last", False))
-            if not records or short or (total is not None and seen >= total):
-                return None, None
-            following = position + 1 if style == "page" else position + len(records)
-            return spec.resource, self._page_params(spec, style, base, following, size, None)
-        if style == "next_link":
-            link = dig(body, self.option(spec, "next_link_path", "next"))
-            return (urljoin(response.url, link), None) if isinstance(link, str) and link else (None, None)
-        if style == "link_header":
-            link = response.links.get("next", {}).get("url")
-            return (urljoin(response.url, link), None) if link else (None, None)
-        if style == "cursor":
-            token = dig(body, self.option(spec, "next_cursor_path", "next_cursor"))
-            if token in (None, "") or not records:
-                return None, None
-            return spec.resource, self._page_params(spec, style, base, 0, size, token)
-        return None, None
-
     def check(self, spec: FetchSpec | None = None) -> CheckResult:
         def probe() -> tuple[str, int | None]:
             if spec is None:
                 response = self.http.request("GET", self.option(None, "check_path", ""))
                 return f"{response.url} answered", response.status_code
-            style = spec.pagination or self.option(spec, "pagination", "page")
-            first = int(self.option(spec, "first_page", 1)) if style == "page" else 0
-            params = self._page_params(spec, style, dict(spec.params), first, 1, None)
-            body, response = self.http.get_json(spec.resource, params=params)
+            pager = _Pager(self, spec, self._style(spec), dict(spec.params), 1)
+            body, response = self.http.get_json(spec.resource, params=pager.params())
             records = find_records(body, spec.record_path, response.text, response.url)
             return f"{spec.resource} answered with {len(records)} record(s)", response.status_code
 

@@ -93,6 +93,8 @@ def json_exception_handler(exc, context):
         body["errors"] = errors
     body.update(extra)
     response.data = body
+    if "current_version" in extra:
+        response["ETag"] = f'"{extra["current_version"]}"'
     return response
 
 

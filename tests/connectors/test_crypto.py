@@ -163,3 +163,15 @@ def test_the_form_field_never_renders_the_secret():
     field = Connection._meta.get_field("secret").formfield()
     html = field.widget.render("secret", conn.secret)
     assert CLEAR not in html and 'type="password"' in html
+
+
+@pytest.mark.django_db
+def test_without_keys_production_still_loads_connections_but_cannot_use_their_secrets(monkeypatch, settings):
+    monkeypatch.delenv(crypto.KEYS_ENV, raising=False)
+    settings.DEBUG = True
+    conn = make(secret=CLEAR)  # the development key
+    settings.DEBUG = False
+    loaded = Connection.objects.get(pk=conn.pk)
+    assert loaded.secret.is_undecryptable
+    with pytest.raises(SecretError):
+        loaded.reveal_secret()

@@ -42,14 +42,14 @@ class Command(BaseCommand):
         self.stdout.write(f"  links     {report.links_created:>4} created, {report.links_updated:>4} updated")
         verdict = "Demo data written" if report.changed_anything else "Demo data already in place, nothing changed"
         self.stdout.write(self.style.SUCCESS(f"{verdict} ({elapsed:.1f} s)."))
-        self.stdout.write("Logins (admin: /admin/, API: /api/v1/):")
+        self.stdout.write("Logins (browser: /admin/, API: /api/v1/):")
         for login in report.logins:
             if login.token:
-                secret = f"API token {login.token}"
+                secret = f"API token: {login.token}"
             elif login.password:
-                secret = f"password {login.password}"
+                secret = f"password: {login.password}"
             elif login.username == demo.writer.INTEGRATION_USER:
-                secret = f"token unchanged: manage.py drf_create_token {login.username} shows it"
+                secret = f"token unchanged (manage.py drf_create_token {login.username} shows it)"
             else:
-                secret = "password unchanged since creation (manage.py changepassword to reset)"
-            self.stdout.write(f"  {login.username:<16} {login.role:<50} {secret}")
+                secret = "password unchanged since creation (manage.py changepassword resets it)"
+            self.stdout.write(f"  {login.username} — {login.role} — {secret}")

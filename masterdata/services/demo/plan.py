@@ -327,7 +327,7 @@ class _Builder:
                 n = len(records) + 1
                 firm = self.firm(company, company.supplier_export, catalog.CN_SUPPLIER_LINES, catalog.SUPPLIER_LINES)
                 country = firm["country"]
-                if country in ("DE", "AT", "FR", "IT", "NL", "PL", "CZ", "GB"):
+                if country in ("DE", "AT", "FR", "ES", "NL", "PL", "CZ", "GB"):
                     bank = self.faker(country).iban()
                 else:
                     bank = "".join(self.rng.choice(string.digits) for _ in range(self.rng.choice((12, 16, 19))))

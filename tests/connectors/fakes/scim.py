@@ -38,15 +38,20 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _member(obj: dict[str, Any], name: str) -> Any:
+    if name in obj:
+        return obj[name]
+    lowered = name.lower()
+    return next((value for key, value in obj.items() if key.lower() == lowered), None)
+
+
 def attribute(resource: dict[str, Any], path: str) -> Any:
     """An attribute by SCIM path (case-insensitive; ``urn:…:User:employeeNumber`` for extensions)."""
-    lowered = {k.lower(): v for k, v in resource.items()}
-    path_lower = path.lower()
-    for urn in (k for k in lowered if k.startswith("urn:")):
-        if path_lower.startswith(urn + ":"):
-            return attribute(lowered[urn] or {}, path[len(urn) + 1 :])
-    head, _, rest = path_lower.partition(".")
-    value = lowered.get(head)
+    for key in resource:
+        if key.startswith("urn:") and path.lower().startswith(key.lower() + ":"):
+            return attribute(resource[key] or {}, path[len(key) + 1 :])
+    head, _, rest = path.partition(".")
+    value = _member(resource, head)
     if rest:
         if isinstance(value, list):  # multi-valued: the primary or first value
             value = next((v for v in value if v.get("primary")), value[0] if value else None)

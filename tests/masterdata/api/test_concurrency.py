@@ -33,6 +33,7 @@ def test_a_stale_if_match_is_refused_with_412_and_the_current_version(api_a, cus
     assert response.status_code == 412
     assert response.json()["code"] == "stale_version"
     assert response.json()["current_version"] == 2
+    assert response["ETag"] == '"2"'
     customers.a.refresh_from_db()
     assert (customers.a.name, customers.a.version) == ("First", 2)
 

@@ -206,8 +206,9 @@ def test_bookkeeping_fields_in_a_body_are_ignored(api_a, customers):
     assert body["provenance"]["name"]["user"] == "steward_a"
 
 
-
-def test_options_describes_the_endpoint_without_listing_related_records(api_a, customers, django_assert_max_num_queries):
+def test_options_describes_the_endpoint_without_listing_related_records(
+    api_a, customers, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(12):
         response = api_a.options("/api/v1/customers/")
 

@@ -90,9 +90,7 @@ def test_each_version_lists_the_fields_it_changed(api_a, customers):
 
 
 def test_values_are_json_friendly(api_a, customers):
-    api_a.patch(
-        detail(customers.a), {"credit_limit": "99.90", "last_transaction_date": "2025-01-31"}, format="json"
-    )
+    api_a.patch(detail(customers.a), {"credit_limit": "99.90", "last_transaction_date": "2025-01-31"}, format="json")
 
     changes = {c["field"]: c for c in versions(api_a, customers.a)[0]["changes"]}
 
