@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
 
 def api_error(status: int, code: str, detail: str, errors: dict | None = None) -> JsonResponse:
@@ -32,7 +33,25 @@ class ApiRequestGuardMiddleware:
             refusal = self.refuse(request)
             if refusal is not None:
                 return refusal
+            self.add_missing_slash(request)
         return self.get_response(request)
+
+    @staticmethod
+    def add_missing_slash(request: HttpRequest) -> None:
+        """Serve ``/api/v1/customers`` as ``/api/v1/customers/`` instead of redirecting.
+
+        Django's APPEND_SLASH answers with a redirect, which most HTTP clients follow with a GET:
+        an integrator's POST would silently become a list request.
+        """
+        if request.path_info.endswith("/"):
+            return
+        candidate = f"{request.path_info}/"
+        try:
+            resolve(candidate, getattr(request, "urlconf", None))
+        except Resolver404:
+            return
+        request.path_info = candidate
+        request.path = f"{request.path}/"
 
     @staticmethod
     def refuse(request: HttpRequest) -> JsonResponse | None:

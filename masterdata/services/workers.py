@@ -38,6 +38,11 @@ def last_heartbeat() -> dict[str, Any] | None:
     return cache.get(HEARTBEAT_KEY)
 
 
+def clear_heartbeat() -> None:
+    """Forget the last heartbeat (a worker must beat again to count as alive)."""
+    cache.delete(HEARTBEAT_KEY)
+
+
 def heartbeat_age(now: datetime | None = None) -> float | None:
     """Seconds since the last heartbeat (None: no live worker)."""
     beat = last_heartbeat()

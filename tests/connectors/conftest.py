@@ -5,14 +5,19 @@ Connector tests need no database: a :class:`~connectors.models.Connection` is bu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
+from connectors.crypto import KEYS_ENV, generate_key
 from connectors.models import Connection
 from tests.connectors.fakes import AuthPolicy, CrmFake, OAuthFake, ODataV2Fake, ODataV4Fake, ScimFake, TokenIssuer
 
 SAP_USER, SAP_PASSWORD = "MDM_COMM_USER", "Init-Pass'word;1"
+
+# pytest-django runs with DEBUG off, where secrets need a real key: one per test session.
+os.environ.setdefault(KEYS_ENV, generate_key())
 
 
 def make_connection(protocol: str, base_url: str, **fields: Any) -> Connection:
