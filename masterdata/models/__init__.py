@@ -3,11 +3,28 @@
 from .access import OrgUnitGroupPermission, OrgUnitUserPermission
 from .base import GoldenRecord, GoldenStatus
 from .domains import Customer, Employee, Material, MaterialType, Supplier
+from .governance import (
+    ChangeEvent,
+    ChangeKind,
+    Conflict,
+    ConflictReason,
+    ConflictStatus,
+    DuplicateSuspect,
+    SurvivorshipRule,
+    SurvivorshipStrategy,
+    SuspectStatus,
+)
 from .org import OrgUnit, OrgUnitClosure, OrgUnitType
 from .sources import LinkStatus, SourceDomain, SourceKind, SourceLink, SourceSystem, SyncDirection
 
 __all__ = [
+    "ChangeEvent",
+    "ChangeKind",
+    "Conflict",
+    "ConflictReason",
+    "ConflictStatus",
     "Customer",
+    "DuplicateSuspect",
     "Employee",
     "GoldenRecord",
     "GoldenStatus",
@@ -24,5 +41,8 @@ __all__ = [
     "SourceLink",
     "SourceSystem",
     "Supplier",
+    "SurvivorshipRule",
+    "SurvivorshipStrategy",
+    "SuspectStatus",
     "SyncDirection",
 ]

@@ -14,7 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from masterdata.models import GoldenRecord, GoldenStatus, SourceSystem
-from masterdata.services import access
+from masterdata.services import access, outbox
 from masterdata.services.orgtree import TreeCycleError
 
 
@@ -83,9 +83,11 @@ def save(record: GoldenRecord, ctx: ChangeContext) -> bool:
     record._history_user = ctx.user
     record._change_reason = ctx.reason or None
     record._history_source = ctx.source
+    kind = outbox.kind_of(record)
     try:
         with transaction.atomic():
             record.save()
+            outbox.record_change(record, kind, all_changed, ctx)  # the outbox event, in the same transaction
     except IntegrityError as exc:
         raise _refusal(type(record), exc) from exc
     except TreeCycleError as exc:

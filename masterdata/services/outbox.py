@@ -1,0 +1,93 @@
+"""The outbox: a ChangeEvent row for every new version of a golden record.
+
+Events are written in the same transaction as the change itself, so a change is never lost
+between the database and the push that announces it, and never announced without having
+happened. Single saves (API, admin, conflict resolution) and bulk ingest write the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from masterdata.models import ChangeEvent, ChangeKind, GoldenRecord, GoldenStatus, SourceSystem
+from masterdata.registry import registry
+
+#: Columns that change with every version or only steer the hub; an event does not list them.
+NOT_ANNOUNCED = frozenset({"id", "version", "created_at", "updated_at", "provenance"})
+
+
+def kind_of(record: GoldenRecord) -> str:
+    """The kind of change about to be saved; call before ``save()`` (it reads the loaded status)."""
+    if record._state.adding:
+        return ChangeKind.CREATED
+    loaded = getattr(record, "_loaded_values", None) or {}
+    before, after = loaded.get("status", record.status), record.status
+    if before != after:
+        if after == GoldenStatus.MERGED:
+            return ChangeKind.MERGED
+        if after == GoldenStatus.INACTIVE:
+            return ChangeKind.DEACTIVATED
+        if before == GoldenStatus.INACTIVE:
+            return ChangeKind.REACTIVATED
+    return ChangeKind.UPDATED
+
+
+def announced_fields(record: GoldenRecord, changed: Iterable[str], kind: str) -> list[str]:
+    """Fields an event names: the changed ones; for a creation, those that were given a value."""
+    names = [name for name in changed if name not in NOT_ANNOUNCED]
+    if kind == ChangeKind.CREATED:
+        names = [name for name in names if _has_value(getattr(record, record._meta.get_field(name).attname))]
+    return names
+
+
+def build(
+    domain: str,
+    golden_id: int,
+    version: int,
+    kind: str,
+    changed_fields: list[str],
+    *,
+    source: SourceSystem | None = None,
+    user: Any = None,
+    at: datetime | None = None,
+) -> ChangeEvent:
+    """An unsaved event (bulk writers collect them and call :func:`write`)."""
+    return ChangeEvent(
+        domain=domain,
+        golden_id=golden_id,
+        version=version,
+        kind=kind,
+        changed_fields=sorted(changed_fields),
+        origin_source=source,
+        user=user if getattr(user, "pk", None) is not None else None,
+        occurred_at=at or timezone.now(),
+    )
+
+
+def write(events: list[ChangeEvent]) -> list[ChangeEvent]:
+    return ChangeEvent.objects.bulk_create(events, batch_size=1000) if events else []
+
+
+def record_change(record: GoldenRecord, kind: str, changed: Iterable[str], ctx: Any) -> ChangeEvent:
+    """Write the event of a saved change (``ctx``: the ``golden.ChangeContext`` of the save)."""
+    domain = registry.for_model(type(record)).name
+    event = build(
+        domain,
+        record.pk,
+        record.version,
+        kind,
+        announced_fields(record, changed, kind),
+        source=ctx.source,
+        user=ctx.user,
+        at=ctx.at,
+    )
+    event.save()
+    return event
+
+
+def _has_value(value: Any) -> bool:
+    return value not in (None, "", [], {})
