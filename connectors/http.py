@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, quote_plus, urlencode, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from connectors.crypto import SecretError
 from connectors.errors import AuthError, ConfigurationError, ConnectorError, PayloadError, TransientError
+from masterdata.observability.http import ObservedAdapter
 
 if TYPE_CHECKING:
     from connectors.models import Connection
@@ -233,7 +233,8 @@ class HttpClient:
         self.limiter = RateLimiter(connection.rate_limit_per_second)
         self.session = requests.Session()
         self.session.verify = connection.verify_tls
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8)
+        # Stamps X-Request-ID on every call and times it (mdm_external_call_seconds).
+        adapter = ObservedAdapter.for_connection(connection, pool_connections=4, pool_maxsize=8)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": accept, "User-Agent": USER_AGENT})

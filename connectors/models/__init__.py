@@ -1,5 +1,19 @@
 """Models of the connectors app, one module per concern."""
 
 from .connection import AuthType, Connection, Protocol
+from .mapping import Mapping
+from .sync import FailureStage, FailureStatus, SyncFailure, SyncRun, SyncRunStatus, SyncState, SyncTrigger
 
-__all__ = ["AuthType", "Connection", "Protocol"]
+__all__ = [
+    "AuthType",
+    "Connection",
+    "FailureStage",
+    "FailureStatus",
+    "Mapping",
+    "Protocol",
+    "SyncFailure",
+    "SyncRun",
+    "SyncRunStatus",
+    "SyncState",
+    "SyncTrigger",
+]

@@ -107,6 +107,7 @@ def test_volumes_are_those_of_a_mid_sized_group(seeded):
     assert Material.objects.count() == 300
     assert Employee.objects.count() == 200
     assert seeded.created == {"org_unit": 28, "employee": 200, "customer": 300, "supplier": 150, "material": 300}
+    assert set(seeded.updated.values()) == {0}
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ history reason "demo data", no user, and the system of record as the source.
 from __future__ import annotations
 
 import secrets
+import string
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -83,6 +84,7 @@ def write(plan: DemoPlan, admin_password: str | None = None, demo_password: str 
         sources = _sources()
         ids = {d: _ids(d, [r.code for r in plan.records[d]]) for d in DOMAIN_ORDER}
         deferred: list[tuple[RecordPlan, dict[str, tuple[str, str]]]] = []
+        created_now: set[tuple[str, str]] = set()
         for domain in DOMAIN_ORDER:
             created = updated = 0
             model = registry.get(domain).model_class
@@ -96,6 +98,7 @@ def write(plan: DemoPlan, admin_password: str | None = None, demo_password: str 
                 if current is None:
                     record = golden.create(model, {"code": record_plan.code, **values}, ctx)
                     ids[domain][record.code] = record.pk
+                    created_now.add((domain, record.code))
                     created += 1
                 elif _differs(current, values):
                     golden.update(current, values, ctx)  # re-reads the row under a lock
@@ -108,7 +111,8 @@ def write(plan: DemoPlan, admin_password: str | None = None, demo_password: str 
             ctx = golden.ChangeContext(source=sources[record_plan.source], reason=REASON, rule="demo")
             if _differs(current, values):
                 golden.update(current, values, ctx)
-                report.updated[record_plan.domain] += 1
+                if (record_plan.domain, record_plan.code) not in created_now:  # completing a new one: no update
+                    report.updated[record_plan.domain] += 1
         report.links_created, report.links_updated = _links(plan, sources, ids)
         report.logins = _logins(admin_password, demo_password)
     return report
@@ -209,7 +213,7 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
     logins = []
     admin = user_model.objects.filter(username="admin").first()
     if admin is None:
-        password = admin_password or secrets.token_urlsafe(12)
+        password = admin_password or new_password()
         user_model.objects.create_superuser("admin", f"admin@{catalog.EMAIL_DOMAIN}", password)
         logins.append(Login("admin", "superuser", password))
     else:
@@ -227,7 +231,7 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
         user = user_model.objects.filter(username=username).first()
         password = None
         if user is None:
-            password = demo_password or secrets.token_urlsafe(12)
+            password = demo_password or new_password()
             user = user_model.objects.create_user(
                 username, f"{username.replace('_', '.')}@{catalog.EMAIL_DOMAIN}", password, is_staff=True
             )
@@ -244,6 +248,11 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
     _grant_once(integration, units[catalog.GROUP_CODE])  # the group ERP serves every company
     logins.append(Login(INTEGRATION_USER, "API system account (token only)", None, token))
     return logins
+
+
+def new_password() -> str:
+    """16 letters and digits: strong, and safe to paste into a shell or a login form."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
 
 
 def _grant_once(user, unit) -> None:

@@ -1,0 +1,181 @@
+"""Validating incoming values against a domain's model, in bulk and without the database where possible.
+
+Values are converted and checked field by field as the model would (types, lengths, choices,
+validators); foreign keys arrive as business codes and are resolved with one query per key
+field for the whole batch; check constraints are evaluated in Python on the record about to
+be written, so a bad record fails alone instead of aborting the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+from django.db.models.constraints import CheckConstraint, UniqueConstraint
+
+from masterdata.models import GoldenRecord
+from masterdata.registry import Domain
+from masterdata.services.survivorship import comparable
+
+Errors = dict[str, list[str]]
+TEXT_INPUT = (str, int, float, Decimal)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A foreign key to a record this same batch creates: resolved once that record has an id."""
+
+    code: str
+
+
+class RecordSchema:
+    """What a source may write into a domain's golden records, and how to check it."""
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.model = domain.model_class
+        opts = self.model._meta
+        self.fields: dict[str, models.Field] = {
+            name: opts.get_field(name) for name in domain.field_names() if name != "attributes"
+        }
+        self.foreign_keys: dict[str, models.ForeignKey] = {
+            name: f for name, f in self.fields.items() if isinstance(f, models.ForeignKey)
+        }
+        self.checks = [c for c in opts.constraints if isinstance(c, CheckConstraint)]
+        unique = {c.fields[0] for c in opts.constraints if isinstance(c, UniqueConstraint) and _single_field(c)}
+        unique |= {f.name for f in opts.concrete_fields if f.unique and not f.primary_key}
+        self.unique_fields = sorted(unique & set(self.fields))
+
+    # --- values of one record ------------------------------------------------------------------
+    def clean(self, values: dict[str, Any]) -> tuple[dict[str, Any], Errors]:
+        """Model values of ``values`` (foreign keys stay codes) and the errors per field."""
+        cleaned: dict[str, Any] = {}
+        errors: Errors = {}
+        for name, raw in values.items():
+            f = self.fields.get(name)
+            if f is None:
+                errors[name] = [f"Not a field a source may write in {self.domain.name}."]
+            elif name in self.foreign_keys:
+                cleaned[name] = None if raw in (None, "") else str(raw)
+            else:
+                try:
+                    cleaned[name] = self.clean_value(f, raw)
+                except ValidationError as exc:
+                    errors[name] = exc.messages
+        return cleaned, errors
+
+    @staticmethod
+    def clean_value(f: models.Field, raw: Any) -> Any:
+        if raw is None and not f.null and f.empty_strings_allowed:
+            raw = ""  # sources say "nothing" as null; text columns store it as ""
+        is_text = isinstance(f, models.CharField | models.TextField)
+        if is_text and raw is not None and (isinstance(raw, bool) or not isinstance(raw, TEXT_INPUT)):
+            raise ValidationError(f"Expected text, got {type(raw).__name__}.")
+        return f.clean(raw, None)
+
+    # --- foreign keys, for the whole batch -------------------------------------------------------
+    def resolve_foreign_keys(
+        self, cleaned: list[dict[str, Any]], batch_codes: set[str]
+    ) -> list[tuple[dict[str, Any], Errors]]:
+        """Replace foreign-key codes by ids: one query per foreign-key field.
+
+        A reference to the domain's own model (a parent unit, a manager) may also name a record
+        of this batch that does not exist yet (``batch_codes``): it becomes :class:`Pending`.
+        """
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for values in cleaned:
+            for name in self.foreign_keys:
+                if values.get(name) is not None:
+                    wanted[name].add(values[name])
+        found = {
+            name: dict(_related(self.foreign_keys[name]).filter(code__in=codes).values_list("code", "pk"))
+            for name, codes in wanted.items()
+        }
+        results = []
+        for values in cleaned:
+            errors: Errors = {}
+            resolved = dict(values)
+            for name, f in self.foreign_keys.items():
+                code = values.get(name)
+                if code is None:
+                    continue
+                if code in found.get(name, {}):
+                    resolved[name] = found[name][code]
+                elif f.related_model is self.model and code in batch_codes:
+                    resolved[name] = Pending(code)
+                else:
+                    errors[name] = [f"There is no {f.related_model._meta.verbose_name} with code {code!r}."]
+            results.append((resolved, errors))
+        return results
+
+    # --- a whole record, before writing ----------------------------------------------------------
+    def check(self, record: GoldenRecord, *, new: bool) -> Errors:
+        """Field checks of a new record and the model's check constraints, without the database."""
+        errors: Errors = {}
+        if new:
+            try:
+                record.clean_fields(exclude=[*self.foreign_keys, "merged_into"])
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+        for constraint in self.checks:
+            if holds(constraint.condition, record) is False:
+                errors.setdefault(NON_FIELD_ERRORS, []).append(str(constraint.get_violation_error_message()))
+        return errors
+
+
+def _related(f: models.ForeignKey) -> models.QuerySet:
+    return f.related_model._base_manager.all()
+
+
+def _single_field(constraint: UniqueConstraint) -> bool:
+    return len(constraint.fields) == 1 and constraint.condition is None and not constraint.expressions
+
+
+def holds(node: Any, record: GoldenRecord) -> bool | None:
+    """Evaluate a check-constraint condition on ``record`` with SQL's three-valued logic.
+
+    None means "unknown" (a NULL operand, or a lookup this evaluator does not know): a check
+    constraint is violated only by False, so unknown leaves the decision to the database.
+    """
+    if isinstance(node, models.Q):
+        results = [holds(child, record) for child in node.children]
+        if node.connector == models.Q.AND:
+            value = False if False in results else (None if None in results else True)
+        else:
+            value = True if True in results else (None if None in results else False)
+        return None if value is None else (not value if node.negated else value)
+    lookup, rhs = node
+    name, _, operator = lookup.partition("__")
+    opts = record._meta
+    f = opts.get_field(name)
+    lhs = getattr(record, f.attname)
+    if operator == "isnull":
+        return (lhs is None) == bool(rhs)
+    if operator in ("", "exact") and rhs is None:
+        return lhs is None  # Q(field=None) means IS NULL
+    if isinstance(rhs, models.F):
+        rhs = getattr(record, opts.get_field(rhs.name).attname)  # a NULL column compares as unknown
+    if lhs is None or rhs is None or isinstance(lhs, Pending):
+        return None
+    comparisons = {
+        "": lambda a, b: a == b,
+        "exact": lambda a, b: a == b,
+        "in": lambda a, b: a in b,
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+    compare = comparisons.get(operator)
+    if compare is None:
+        return None
+    try:
+        if operator == "in":
+            return comparable(f, lhs) in [comparable(f, v) for v in rhs]
+        return compare(comparable(f, lhs), comparable(f, rhs))
+    except TypeError:
+        return None

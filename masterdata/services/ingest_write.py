@@ -1,0 +1,190 @@
+"""Writing an ingest batch in bulk: golden records with history, links, conflicts, suspects, events.
+
+Everything is written with a handful of bulk statements inside a savepoint. Should the
+database still refuse something validation could not foresee (a concurrent writer took a
+code, a value breaks a constraint Python cannot evaluate), the savepoint is rolled back and
+the batch is written again record by record, each in its own savepoint: the refused record
+fails with stage ``write``, the others commit.
+
+New records that refer to each other (a parent unit, a manager created in the same batch)
+are created in *waves*: first those whose references exist, then those referring to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.db import DataError, IntegrityError, transaction
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from masterdata.models import ChangeKind, LinkStatus, SourceLink
+from masterdata.services import access, matching, orgtree, outbox
+
+if TYPE_CHECKING:
+    from masterdata.services.ingest import Batch, Target
+
+BATCH_SIZE = 500
+LINK_FIELDS = ["golden_id", "last_payload", "payload_hash", "last_seen_at", "status", "updated_at"]
+REFUSALS = (IntegrityError, DataError, orgtree.TreeCycleError)
+
+
+def plan_waves(batch: Batch, targets: list[Target]) -> None:
+    """Order new records so that each is created after the records it refers to.
+
+    A reference to a record that failed, or a cycle of references among new records, fails
+    the referring record (stage ``validate``).
+    """
+    key = batch.schema.fields[batch.domain.business_key].attname
+    new_by_code = {getattr(t.record, key): t for t in targets if t.is_new}
+    waves: dict[int, int | None] = {}  # id(target) → wave; None while being computed (cycle guard)
+
+    def wave_of(target: Target) -> int | None:
+        marker = id(target)
+        if marker in waves:
+            return waves[marker]
+        waves[marker] = None
+        deepest = -1
+        for attname, code in target.pending.items():
+            needed = new_by_code.get(code)
+            needed_wave = wave_of(needed) if needed is not None and not needed.failed else None
+            if needed_wave is None:
+                name = attname.removesuffix("_id")
+                target.fail("validate", {name: [f"The record with code {code!r} it refers to could not be created."]})
+                return None
+            deepest = max(deepest, needed_wave)
+        waves[marker] = deepest + 1
+        target.wave = deepest + 1
+        return target.wave
+
+    for target in targets:
+        if not target.failed:
+            wave_of(target)
+
+
+def write(batch: Batch, targets: list[Target]) -> None:
+    """Write ``targets`` in bulk; when the database refuses, record by record."""
+    if not targets:
+        return
+    try:
+        with transaction.atomic():
+            batch.created_codes = _write(batch, targets)
+        return
+    except REFUSALS:
+        _forget_ids(targets)
+    for target in sorted(targets, key=lambda t: (not t.is_new, t.wave)):
+        if any(code not in batch.created_codes for code in target.pending.values()):
+            target.fail("write", {NON_FIELD_ERRORS: ["A record it refers to could not be written."]})
+            continue
+        try:
+            with transaction.atomic():
+                batch.created_codes = _write(batch, [target])
+        except REFUSALS as exc:
+            _forget_ids([target])
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            target.fail("write", {NON_FIELD_ERRORS: [f"The database refused the record: {first_line}"]})
+
+
+def _forget_ids(targets: Iterable[Target]) -> None:
+    """After a rollback, records that were being created have no id again."""
+    for target in targets:
+        if target.is_new:
+            target.record.pk = None
+            target.record._state.adding = True
+
+
+def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
+    key = batch.schema.fields[batch.domain.business_key].attname
+    codes = dict(batch.created_codes)
+    history = {
+        "default_user": batch.user if getattr(batch.user, "pk", None) is not None else None,
+        "default_change_reason": batch.reason or None,
+        "default_date": batch.now,
+        "custom_historical_attrs": {"history_source_id": batch.source.pk},
+    }
+    events = []
+    new = sorted((t for t in targets if t.is_new), key=lambda t: t.wave)
+    for _wave, group in groupby(new, key=lambda t: t.wave):
+        group = list(group)
+        for target in group:
+            _resolve_pending(target, codes)
+        bulk_create_with_history([t.record for t in group], batch.model, batch_size=BATCH_SIZE, **history)
+        for target in group:
+            codes[getattr(target.record, key)] = target.record.pk
+            fields = [f.name for f in target.record.tracked_fields()]
+            events.append(_event(batch, target, ChangeKind.CREATED, fields))
+    changed, names = [], set()
+    for target in targets:
+        if target.is_new or not (target.changed or target.pending):
+            continue
+        _resolve_pending(target, codes)
+        record = target.record
+        fields = record.changed_fields()
+        if not fields:
+            continue
+        record.version = record._loaded_values["version"] + 1
+        record.updated_at = batch.now
+        changed.append(record)
+        names.update(fields)
+        events.append(_event(batch, target, ChangeKind.UPDATED, fields))
+    if changed:
+        update_fields = sorted(names | {"version", "updated_at"})
+        bulk_update_with_history(changed, batch.model, update_fields, batch_size=BATCH_SIZE, **history)
+    if batch.domain.org_field == "pk" and (new or any("parent" in e.changed_fields for e in events)):
+        orgtree.rebuild_closure()  # org units keep their closure table (and refuse cycles)
+    _write_links(batch, targets)
+    written = {id(t.record) for t in targets}
+    batch.conflicts.write(lambda record: id(record) in written)
+    matching.write_suspects(
+        matching.suspect(
+            batch.domain,
+            target.record.pk,
+            candidate.golden_id,
+            candidate.score,
+            candidate.reasons,
+            access.org_unit_of(batch.domain, target.record) or candidate.owner_org_id,
+        )
+        for target in new
+        for candidate in target.suspects
+    )
+    outbox.write(events)
+    return codes
+
+
+def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:
+    for attname, code in target.pending.items():
+        setattr(target.record, attname, codes[code])
+
+
+def _event(batch: Batch, target: Target, kind: str, fields: list[str]):
+    record = target.record
+    return outbox.build(
+        batch.domain.name,
+        record.pk,
+        record.version,
+        kind,
+        outbox.announced_fields(record, fields, kind),
+        source=batch.source,
+        user=batch.user,
+        at=batch.now,
+    )
+
+
+def _write_links(batch: Batch, targets: list[Target]) -> None:
+    new_links, changed_links = [], []
+    for target in targets:
+        for item in target.items:
+            key = item.record.source_key
+            link = item.link or SourceLink(source=batch.source, domain=batch.domain.name, source_key=key)
+            link.golden_id = target.record.pk
+            link.last_payload = item.record.payload
+            link.payload_hash = item.digest
+            link.last_seen_at = batch.now
+            link.status = LinkStatus.ACTIVE
+            link.updated_at = batch.now
+            (changed_links if item.link else new_links).append(link)
+    SourceLink.objects.bulk_create(new_links, batch_size=BATCH_SIZE)
+    if changed_links:
+        SourceLink.objects.bulk_update(changed_links, LINK_FIELDS, batch_size=BATCH_SIZE)

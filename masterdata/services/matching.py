@@ -1,0 +1,307 @@
+"""Matching: is a source record one the hub already knows, and which golden records are duplicates?
+
+Exact first: the identity keys of the registry (``Domain.match_keys``: code, tax id, e-mail,
+employee number…), one query per key for a whole batch. Then approximate: the domain's
+``fuzzy_fields`` (name, address…) are normalised (width, case, punctuation, legal forms
+such as "Co., Ltd." or 有限公司 removed) and compared with rapidfuzz, but only within
+*blocks* of records sharing a short key, so a batch or a scan never compares everything with
+everything:
+
+* in the ingest pipeline the block is the first characters of the first fuzzy field as
+  stored (four letters, or two CJK characters), which the database can filter on;
+* the duplicate scan (:func:`find_duplicates`) blocks on the normalised text: the first four
+  letters of each of the first two words, or the first two and the next two CJK characters
+  (so 上海华东贸易 and 华东贸易（上海） still meet).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models.functions import Substr, Upper
+from django.utils import timezone
+from rapidfuzz import fuzz, process
+
+from masterdata.models import DuplicateSuspect, GoldenStatus, SourceLink, SourceSystem, SuspectStatus
+from masterdata.registry import Domain
+from masterdata.services import access
+from masterdata.services.golden import OutOfScope
+
+#: Legal forms and filler words that say nothing about which company a name means.
+# fmt: off
+LATIN_NOISE = frozenset({
+    "co", "company", "corp", "corporation", "inc", "incorporated", "ltd", "limited", "llc", "llp", "plc",
+    "gmbh", "mbh", "ag", "kg", "ohg", "se", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as",
+    "kk", "pte", "pty", "the", "and", "und", "et", "of",
+})
+# fmt: on
+CJK_NOISE = ("股份有限公司", "有限责任公司", "有限公司", "责任公司", "股份公司", "公司")
+#: Blocks larger than this are too common to tell records apart (a "stop block"): not compared.
+MAX_BLOCK = 2000
+#: Weight of the first fuzzy field (the name); the other fields share the rest.
+FIRST_FIELD_WEIGHT = 0.7
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def auto_link_score() -> float:
+    return float(getattr(settings, "MDM_AUTO_LINK_SCORE", 95))
+
+
+def suspect_score() -> float:
+    return float(getattr(settings, "MDM_DUPLICATE_SUSPECT_SCORE", 85))
+
+
+# --- normalisation and scores -------------------------------------------------------------------
+def normalise(text: Any) -> str:
+    """Lower-case words of ``text`` without punctuation, legal forms or filler words."""
+    if text in (None, ""):
+        return ""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    for noise in CJK_NOISE:
+        folded = folded.replace(noise, " ")
+    words = _WORDS.findall(folded)
+    meaningful = [w for w in words if w not in LATIN_NOISE]
+    return " ".join(meaningful or words)
+
+
+def is_cjk(char: str) -> bool:
+    return unicodedata.name(char, "").startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
+
+
+def blocking_keys(normalised: str) -> set[str]:
+    """Keys of the duplicate scan: records are compared only with records sharing one."""
+    compact = normalised.replace(" ", "")
+    if not compact:
+        return set()
+    if is_cjk(compact[0]):
+        return {compact[i : i + 2] for i in (0, 2) if len(compact) >= i + 2} or {compact}
+    return {word[:4] for word in normalised.split()[:2]}
+
+
+def stored_prefix(text: Any) -> tuple[int, str] | None:
+    """(length, upper-case prefix) of a stored value, the block the ingest pipeline filters on."""
+    value = str(text or "").strip()
+    if not value:
+        return None
+    size = 2 if is_cjk(value[0]) else 4
+    return size, value[:size].upper()
+
+
+def weights(fields: tuple[str, ...]) -> dict[str, float]:
+    if len(fields) == 1:
+        return {fields[0]: 1.0}
+    rest = (1 - FIRST_FIELD_WEIGHT) / (len(fields) - 1)
+    return {name: FIRST_FIELD_WEIGHT if i == 0 else rest for i, name in enumerate(fields)}
+
+
+def similarity(a: dict[str, str], b: dict[str, str], fields: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    """Weighted score 0–100 over the normalised fields both records have, and each field's score."""
+    scores = {name: fuzz.token_sort_ratio(a[name], b[name]) for name in fields if a.get(name) and b.get(name)}
+    if fields[0] not in scores:
+        return 0.0, {}
+    weight = weights(fields)
+    total = sum(weight[name] for name in scores)
+    combined = sum(weight[name] * score for name, score in scores.items()) / total
+    return round(combined, 2), {name: round(score, 2) for name, score in scores.items()}
+
+
+def first_field_cutoff(fields: tuple[str, ...], threshold: float) -> float:
+    """The lowest name score that can still reach ``threshold`` with perfect other fields."""
+    weight = weights(fields)[fields[0]]
+    return max(0.0, (threshold - (1 - weight) * 100) / weight)
+
+
+# --- ingest: exact and fuzzy candidates -----------------------------------------------------------
+def exact_matches(domain: Domain, offered: dict[int, dict[str, Any]]) -> dict[int, tuple[int, str]]:
+    """``{item: (golden id, key)}`` for items whose identity keys name an existing record.
+
+    ``offered`` maps an item number to its values. Keys are tried in registry order (code
+    before tax id before e-mail); when several records share a value the oldest wins. Merged
+    records are never matched (their survivors are).
+    """
+    found: dict[int, tuple[int, str]] = {}
+    manager = domain.model_class._base_manager.exclude(status=GoldenStatus.MERGED)
+    for key in domain.match_keys:
+        wanted = {
+            item: values[key]
+            for item, values in offered.items()
+            if item not in found and values.get(key) not in (None, "")
+        }
+        if not wanted:
+            continue
+        owners: dict[Any, int] = {}
+        for value, pk in manager.filter(**{f"{key}__in": set(wanted.values())}).values_list(key, "pk").order_by("pk"):
+            owners.setdefault(value, pk)
+        for item, value in wanted.items():
+            if value in owners:
+                found[item] = (owners[value], key)
+    return found
+
+
+@dataclass(frozen=True)
+class Candidate:
+    golden_id: int
+    score: float
+    reasons: dict[str, Any]
+    owner_org_id: int | None = None
+
+
+def fuzzy_candidates(
+    domain: Domain, source: SourceSystem, offered: dict[int, dict[str, Any]], threshold: float
+) -> dict[int, list[Candidate]]:
+    """``{item: candidates scoring ≥ threshold, best first}`` among records of the same block.
+
+    One query for the whole batch. Records the source already links to are left out: a
+    source knows its own records apart, and duplicates inside one source are the duplicate
+    scan's business, not a reason to link a second source record to the same golden record.
+    """
+    fields = domain.fuzzy_fields
+    first = fields[0]
+    prepared = {item: {name: normalise(values.get(name)) for name in fields} for item, values in offered.items()}
+    prefixes = {item: stored_prefix(values.get(first)) for item, values in offered.items()}
+    by_size: dict[int, set[str]] = defaultdict(set)
+    for prefix in prefixes.values():
+        if prefix is not None:
+            by_size[prefix[0]].add(prefix[1])
+    if not by_size:
+        return {}
+    model = domain.model_class
+    condition = models.Q()
+    annotations = {}
+    for size, values in by_size.items():
+        annotations[f"_block{size}"] = Upper(Substr(first, 1, size))
+        condition |= models.Q(**{f"_block{size}__in": values})
+    linked = SourceLink.objects.filter(source=source, domain=domain.name, golden_id=models.OuterRef("pk"))
+    org = _org_column(domain)
+    rows = (
+        model._base_manager.exclude(status=GoldenStatus.MERGED)
+        .annotate(**annotations)
+        .filter(condition)
+        .exclude(models.Exists(linked))
+        .values_list("pk", org, *fields)
+    )
+    blocks: dict[tuple[int, str], list[tuple[int, int | None, dict[str, str]]]] = defaultdict(list)
+    for pk, owner, *texts in rows:
+        prefix = stored_prefix(texts[0])
+        if prefix is not None:
+            blocks[prefix].append(
+                (pk, owner, {name: normalise(text) for name, text in zip(fields, texts, strict=True)})
+            )
+    result: dict[int, list[Candidate]] = {}
+    for item, prefix in prefixes.items():
+        scored = []
+        for pk, owner, other in blocks.get(prefix, ()) if prefix else ():
+            score, reasons = similarity(prepared[item], other, fields)
+            if score >= threshold:
+                scored.append(Candidate(pk, score, {"fuzzy": reasons}, owner_of(domain, owner)))
+        if scored:
+            result[item] = sorted(scored, key=lambda c: (-c.score, c.golden_id))
+    return result
+
+
+def _org_column(domain: Domain) -> str:
+    if domain.org_field is None:
+        return "pk"  # placeholder column, ignored below
+    return "pk" if domain.org_field == "pk" else f"{domain.org_field}_id"
+
+
+def owner_of(domain: Domain, owner: int | None) -> int | None:
+    return owner if domain.org_field is not None else None
+
+
+# --- duplicate suspects ---------------------------------------------------------------------------
+def suspect(
+    domain: Domain, id_one: int, id_other: int, score: float, reasons: dict[str, Any], owner_org_id: int | None
+) -> DuplicateSuspect:
+    """An unsaved suspect pair, stored in the order the uniqueness of a pair relies on."""
+    low, high = sorted((id_one, id_other))
+    return DuplicateSuspect(
+        domain=domain.name, golden_id_a=low, golden_id_b=high, score=score, reasons=reasons, owner_org_id=owner_org_id
+    )
+
+
+def write_suspects(suspects: Iterable[DuplicateSuspect]) -> list[DuplicateSuspect]:
+    """Store new pairs; a pair already known (open, merged or "not a duplicate") is left alone."""
+    rows = [s for s in suspects if s.golden_id_a != s.golden_id_b]
+    return DuplicateSuspect.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True) if rows else []
+
+
+@dataclass
+class ScanResult:
+    compared: int = 0
+    pairs: list[DuplicateSuspect] = field(default_factory=list)
+
+
+def find_duplicates(domain: Domain, *, threshold: float | None = None, write: bool = True) -> ScanResult:
+    """Scan the domain's active and inactive records for likely duplicates.
+
+    Pairs scoring at least ``threshold`` (default ``MDM_DUPLICATE_SUSPECT_SCORE``) that are not
+    already known become open :class:`DuplicateSuspect` rows (``write=False``: only reported).
+    A pair once marked "not a duplicate" is never suggested again.
+    """
+    threshold = suspect_score() if threshold is None else threshold
+    fields = domain.fuzzy_fields
+    org = _org_column(domain)
+    records: list[tuple[int, int | None]] = []
+    texts: dict[str, list[str]] = {name: [] for name in fields}
+    rows = domain.model_class._base_manager.exclude(status=GoldenStatus.MERGED).values_list("pk", org, *fields)
+    for pk, owner, *values in rows.iterator(chunk_size=5000):
+        records.append((pk, owner_of(domain, owner)))
+        for name, value in zip(fields, values, strict=True):
+            texts[name].append(normalise(value))
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for index, text in enumerate(texts[fields[0]]):
+        for key in blocking_keys(text):
+            blocks[key].append(index)
+    cutoff = first_field_cutoff(fields, threshold)
+    result = ScanResult()
+    seen: set[tuple[int, int]] = set()
+    for members in blocks.values():
+        if len(members) < 2 or len(members) > MAX_BLOCK:
+            continue
+        names = [texts[fields[0]][i] for i in members]
+        for position, index in enumerate(members[:-1]):
+            rest = names[position + 1 :]
+            result.compared += len(rest)
+            hits = process.extract(names[position], rest, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None)
+            for _, _, offset in hits:
+                other = members[position + 1 + offset]
+                seen.add((index, other) if index < other else (other, index))
+    known = set(DuplicateSuspect.objects.filter(domain=domain.name).values_list("golden_id_a", "golden_id_b"))
+    for i, j in seen:
+        (id_i, owner_i), (id_j, owner_j) = records[i], records[j]
+        if (min(id_i, id_j), max(id_i, id_j)) in known:
+            continue
+        score, reasons = similarity(
+            {name: texts[name][i] for name in fields}, {name: texts[name][j] for name in fields}, fields
+        )
+        if score >= threshold:
+            result.pairs.append(suspect(domain, id_i, id_j, score, {"fuzzy": reasons}, owner_i or owner_j))
+    if write:
+        write_suspects(result.pairs)
+    return result
+
+
+def mark_not_duplicate(pair: DuplicateSuspect, user: Any) -> DuplicateSuspect:
+    """A steward's verdict: the two records differ; the pair is never suggested again."""
+    return _decide(pair, SuspectStatus.NOT_DUPLICATE, user)
+
+
+def _decide(pair: DuplicateSuspect, status: str, user: Any) -> DuplicateSuspect:
+    with transaction.atomic():
+        pair = DuplicateSuspect.objects.select_for_update().get(pk=pair.pk)
+        in_scope = user is None or pair.owner_org_id is None or access.unit_in_scope(user, pair.owner_org_id, "resolve")
+        if not in_scope:
+            raise OutOfScope("You may not decide on duplicates of this org unit.")
+        pair.status = status
+        pair.decided_at = timezone.now()
+        pair.decided_by = user if getattr(user, "pk", None) is not None else None
+        pair.save()
+    return pair

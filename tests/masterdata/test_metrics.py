@@ -1,0 +1,172 @@
+"""The Prometheus scrape at /metrics: who may read it and what it tells."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from connectors.errors import TransientError
+from connectors.http import HttpClient
+from connectors.models import Connection, SyncFailure, SyncRun, SyncState
+from masterdata.models import Conflict
+from masterdata.observability import metrics
+from masterdata.services import workers
+from tests.connectors.fakes import AuthPolicy, CrmFake
+from tests.factories import SourceSystemFactory
+
+OUTSIDE = "203.0.113.7"  # TEST-NET-3: never inside the default allowed networks
+TOKEN = "scrape-token-5f1c9e0a"
+
+
+@pytest.fixture
+def client():
+    return Client()
+
+
+def samples(body: bytes) -> dict[tuple[str, frozenset], float]:
+    """``{(sample name, labels): value}`` of a text exposition."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def scrape(client, **extra) -> dict[tuple[str, frozenset], float]:
+    response = client.get("/metrics", **extra)
+    assert response.status_code == 200, response.content
+    return samples(response.content)
+
+
+def value(found, name: str, **labels: str) -> float | None:
+    return found.get((name, frozenset(labels.items())))
+
+
+def test_a_client_outside_the_allowed_networks_is_refused_when_no_token_is_configured(client, db):
+    response = client.get("/metrics", REMOTE_ADDR=OUTSIDE)
+
+    assert response.status_code == 403
+    assert b"mdm_" not in response.content
+
+
+def test_without_the_token_a_client_outside_the_networks_must_authenticate(client, db, settings):
+    settings.MDM_METRICS_TOKEN = TOKEN
+
+    missing = client.get("/metrics", REMOTE_ADDR=OUTSIDE)
+    wrong = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION="Bearer not-the-token")
+
+    assert missing.status_code == wrong.status_code == 401
+    assert missing["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_bearer_token_opens_the_scrape_from_anywhere(client, db, settings):
+    settings.MDM_METRICS_TOKEN = TOKEN
+
+    response = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_a_scraper_on_an_allowed_network_needs_no_token(client, db, settings):
+    settings.MDM_METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="11.1.2.3").status_code == 403
+
+
+def test_ipv4_peers_reported_as_ipv6_mapped_addresses_match_ipv4_networks(settings):
+    settings.MDM_METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.MDM_METRICS_TOKEN = ""
+
+    assert metrics.scrape_refusal("", "::ffff:127.0.0.1") is None
+    assert metrics.scrape_refusal("", "not an address") == 403
+
+
+def test_django_request_metrics_are_exported(client, db):
+    client.get("/health/")
+
+    found = scrape(client)
+
+    assert any(name == "django_http_requests_total_by_method_total" for name, _ in found)
+    assert any(name == "django_http_responses_total_by_status_total" for name, _ in found)
+
+
+def test_records_pulled_and_failures_by_classification_come_from_sync_runs_and_the_failure_queue(client, db):
+    crm = SourceSystemFactory(code="crm")
+    run = SyncRun.objects.create(source=crm, domain="customer", fetched=40, status="partial")
+    SyncRun.objects.create(source=crm, domain="customer", fetched=2, status="failed")
+    SyncFailure.objects.create(
+        source=crm, domain="customer", stage="validate", fingerprint="C-1", error="email: invalid", attempts=3, run=run
+    )
+    SyncFailure.objects.create(
+        source=crm, domain="customer", stage="map", fingerprint="C-2", error="x", status="discarded"
+    )
+
+    found = scrape(client)
+
+    assert value(found, "mdm_records_pulled_total", source="crm", domain="customer") == 42
+    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="validate") == 3
+    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="map") == 1
+    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="run") == 1
+    assert value(found, "mdm_dead_letters", system="crm", domain="customer") == 1
+
+
+def test_open_conflicts_are_counted_per_domain(client, db):
+    for field in ("name", "email"):
+        Conflict.objects.create(domain="customer", golden_id=1, field=field, reason="equal_trust")
+    Conflict.objects.create(domain="supplier", golden_id=2, field="name", reason="equal_trust", status="resolved")
+
+    found = scrape(client)
+
+    assert value(found, "mdm_open_conflicts", domain="customer") == 2
+    assert value(found, "mdm_open_conflicts", domain="supplier") is None
+
+
+def test_sync_freshness_and_worker_heartbeat_are_exported(client, db):
+    done = timezone.now()
+    SyncState.objects.create(source=SourceSystemFactory(code="erp"), domain="material", last_success_at=done)
+    workers.record_heartbeat("celery@test")
+    try:
+        found = scrape(client)
+    finally:
+        workers.clear_heartbeat()
+
+    assert value(found, "mdm_sync_last_success_timestamp_seconds", source="erp", domain="material") == pytest.approx(
+        done.timestamp()
+    )
+    assert 0 <= value(found, "mdm_worker_heartbeat_age_seconds") < 60
+
+
+def test_records_pushed_are_counted_by_target_and_domain(client, db):
+    before = value(scrape(client), "mdm_records_pushed_total", target="shop", domain="material") or 0
+
+    metrics.count_pushed("shop", "material", 5)
+
+    assert value(scrape(client), "mdm_records_pushed_total", target="shop", domain="material") == before + 5
+
+
+def test_calls_to_external_systems_are_timed_per_source_protocol_and_operation(client, db):
+    labels = {"source": "crm", "protocol": "rest", "operation": "GET"}
+    before = value(scrape(client), "mdm_external_call_seconds_count", **labels) or 0
+    crm = SourceSystemFactory(code="crm")
+    with CrmFake(auth=AuthPolicy(open=True)) as fake:
+        http = HttpClient(Connection(source=crm, protocol="rest", base_url=fake.base_url, options={"max_retries": 0}))
+        http.get_json("api/customers")
+        http.close()
+        stopped = fake.base_url
+    unreachable = HttpClient(Connection(source=crm, protocol="rest", base_url=stopped, options={"max_retries": 0}))
+    with pytest.raises(TransientError):
+        unreachable.get_json("api/customers")  # a refused connection is timed too
+
+    assert value(scrape(client), "mdm_external_call_seconds_count", **labels) == before + 2
+
+
+def test_the_database_collector_skips_models_this_installation_does_not_have(monkeypatch, db):
+    monkeypatch.setattr(metrics, "_model", lambda label: None)
+
+    names = {family.name for family in metrics.DatabaseCollector().collect()}
+
+    assert names <= {"mdm_worker_heartbeat_age_seconds"}
