@@ -8,10 +8,14 @@ The defaults give the quick start (SQLite, kombu's filesystem broker, DEBUG on).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
+
+from masterdata.observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MDM_VAR_DIR", BASE_DIR / "var"))
@@ -58,12 +62,19 @@ INSTALLED_APPS = [
     "simple_history",
     "guardian",
     "django_celery_beat",
+    "django_prometheus",
+    "axes",
+    "csp",
     "masterdata",
+    "masterdata.observability",
     "connectors",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "masterdata.observability.middleware.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "masterdata.api.middleware.ApiRequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into a 429 page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "mdm_project.urls"
@@ -122,6 +135,7 @@ else:
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -134,6 +148,14 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no anonymous object permissions: every request authenticates
+# Login lockout (django-axes): after MDM_LOGIN_FAILURE_LIMIT failures for one user name from one
+# address, that pair is refused (429) for MDM_LOGIN_COOLOFF_MINUTES; a success resets the count.
+# The address is REMOTE_ADDR: behind a proxy, the proxy must pass the client's address there.
+AXES_FAILURE_LIMIT = env_int("MDM_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("MDM_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ALLOWED_CORS_ORIGINS = ""  # its lockout answer to XHR logins otherwise allows every origin
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -182,6 +204,15 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Per token (user) and per address for unauthenticated calls; 429 with Retry-After beyond.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("MDM_API_RATE_ANON", "60/minute"),
+        "user": os.environ.get("MDM_API_RATE_USER", "10000/hour"),
+    },
     "DATETIME_FORMAT": "iso-8601",
 }
 SPECTACULAR_SETTINGS = {
@@ -230,6 +261,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django_celery_beat's tables when beat starts; further schedules are edited in the admin.
 MDM_HEARTBEAT_SECONDS = env_int("MDM_HEARTBEAT_SECONDS", 30)
+# Readiness (/health/ready/): the oldest worker heartbeat and beat run that still count as alive.
+MDM_WORKER_HEARTBEAT_MAX_AGE = env_int("MDM_WORKER_HEARTBEAT_MAX_AGE", 4 * MDM_HEARTBEAT_SECONDS)
+MDM_BEAT_MAX_AGE = env_int("MDM_BEAT_MAX_AGE", 4 * MDM_HEARTBEAT_SECONDS)
+CELERY_BEAT_SYNC_EVERY = 1  # beat stores last_run_at after every task it sends (readiness reads it)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below (JSON, correlation id)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "masterdata.tasks.heartbeat",
@@ -256,17 +292,41 @@ if not DEBUG:
     if env_bool("DJANGO_BEHIND_TLS_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # Health probes come over plain HTTP from the orchestrator.
-    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+# Content Security Policy (django-csp) on every page: scripts only from the hub itself, plus the
+# API docs' init script that carries the request's nonce (templates/drf_spectacular/swagger_ui.html);
+# inline styles for the admin and Swagger UI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# CORS: no cross-origin access is granted (no CORS middleware is installed).
 
 # --- Logging ----------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("MDM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# One line per record, with the correlation id; JSON (one object per line) unless DEBUG.
+LOGGING = logging_config(
+    log_format=os.environ.get("MDM_LOG_FORMAT") or ("plain" if DEBUG else "json"),
+    level=os.environ.get("MDM_LOG_LEVEL", "INFO"),
+)
+
+# --- Operations -------------------------------------------------------------------------------
+# /metrics answers a bearer of MDM_METRICS_TOKEN or a client in MDM_METRICS_ALLOWED_NETWORKS (CIDR).
+MDM_METRICS_TOKEN = os.environ.get("MDM_METRICS_TOKEN", "")
+MDM_METRICS_ALLOWED_NETWORKS = env_list("MDM_METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# A Celery worker serves its own metrics (external call latency) on this port when set.
+MDM_WORKER_METRICS_PORT = env_int("MDM_WORKER_METRICS_PORT", 0)
+MDM_WORKER_METRICS_ADDRESS = os.environ.get("MDM_WORKER_METRICS_ADDRESS", "127.0.0.1")
+MDM_HEALTH_CHECK_TIMEOUT = float(os.environ.get("MDM_HEALTH_CHECK_TIMEOUT", "2"))
 
 # --- MDM hub ----------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from connectors.crypto import Secret
+from connectors.errors import ConfigurationError
 from connectors.models import Connection
 from connectors.protocols import get_connector
 
@@ -107,8 +108,14 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check the selected connections")
     def check_connections(self, request, queryset) -> None:
+        """Reach the source; with a mapping, read one record where the mapping reads them."""
         for connection in queryset.select_related("source"):
+            mapping = connection.source.mappings.filter(is_active=True).order_by("domain").first()
+            try:
+                spec = mapping.spec() if mapping is not None else None
+            except ConfigurationError:
+                spec = None
             with get_connector(connection) as connector:
-                result = connector.check()
+                result = connector.check(spec)
             level = messages.SUCCESS if result.ok else messages.ERROR
             self.message_user(request, f"{connection}: {result.message} ({result.elapsed_ms} ms)", level)

@@ -2,9 +2,10 @@
 
 from .connection import AuthType, Connection, Protocol
 from .mapping import Mapping
-from .sync import FailureStage, FailureStatus, SyncFailure, SyncRun, SyncRunStatus, SyncState, SyncTrigger
+from .sync import RUN_COUNTS, FailureStage, FailureStatus, SyncFailure, SyncRun, SyncRunStatus, SyncState, SyncTrigger
 
 __all__ = [
+    "RUN_COUNTS",
     "AuthType",
     "Connection",
     "FailureStage",

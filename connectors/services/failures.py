@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F
 from django.utils import timezone
 
 from connectors.models import FailureStage, FailureStatus, SyncFailure, SyncRun
@@ -125,10 +124,3 @@ def discard(failure_ids: Iterable[int], *, user: Any = None, note: str = "") -> 
 
 def _close(queryset, status: str, note: str, *, user: Any = None) -> int:
     return queryset.update(status=status, closed_at=timezone.now(), closed_by=user, note=note)
-
-
-def retry_attempted(failure_ids: Iterable[int]) -> None:
-    """Count a retry that failed again on failures not rewritten by the retry itself."""
-    SyncFailure.objects.filter(pk__in=list(failure_ids), status=FailureStatus.OPEN).update(
-        attempts=F("attempts") + 1, last_failed_at=timezone.now()
-    )

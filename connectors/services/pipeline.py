@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError, PayloadError, TransientError
 from connectors.models import (
+    RUN_COUNTS,
     FailureStage,
     FailureStatus,
     Mapping,
@@ -90,29 +91,39 @@ class PullResult:
 def map_records(
     mapper: Mapper, records: Iterable[dict[str, Any]], spec: FetchSpec | None = None
 ) -> tuple[list[IncomingRecord], list[FailedItem]]:
-    """Raw source records → ingest input; a record that cannot be mapped becomes a ``map`` failure."""
+    """Raw source records → ingest input; a record that cannot be mapped becomes a ``map`` failure.
+
+    A key twice in one batch: its later version (the source's newer state) wins, whether it maps
+    or not, so a stale earlier version can neither be written nor resolve the later one's failure.
+    """
     observed_path = spec.cursor_field if spec is not None and spec.cursor_type == "timestamp" else None
-    incoming: dict[str, IncomingRecord] = {}
-    failed: list[FailedItem] = []
+    latest: dict[str, IncomingRecord | FailedItem] = {}
+    keyless: list[FailedItem] = []
     for raw in records:
         try:
             mapped = mapper.map(raw)
         except MappingError as exc:
             key = dig(raw, mapper.key_path)
             source_key = str(key) if isinstance(key, str | int) and key != "" else ""
-            failed.append(FailedItem(FailureStage.MAP, source_key, exc.message, raw, exc.as_errors()))
+            item = FailedItem(FailureStage.MAP, source_key, exc.message, raw, exc.as_errors())
+            if source_key:
+                latest.pop(source_key, None)
+                latest[source_key] = item
+            else:
+                keyless.append(item)
             continue
         observed = parse_timestamp(dig(raw, observed_path)) if observed_path else None
-        # A key twice in one batch: its later version (the source's newer state) wins.
-        incoming.pop(mapped.source_key, None)
-        incoming[mapped.source_key] = IncomingRecord(
+        latest.pop(mapped.source_key, None)
+        latest[mapped.source_key] = IncomingRecord(
             source_key=mapped.source_key,
             values=mapped.values,
             payload=raw,
             attributes=mapped.attributes,
             observed_at=observed,
         )
-    return list(incoming.values()), failed
+    incoming = [entry for entry in latest.values() if isinstance(entry, IncomingRecord)]
+    failed = [entry for entry in latest.values() if isinstance(entry, FailedItem)]
+    return incoming, failed + keyless
 
 
 def process_records(
@@ -185,6 +196,8 @@ def flag_vanished(source: SourceSystem, domain: str, seen: set[str], *, dry_run:
 def load_mapping(source: SourceSystem, domain: str) -> Mapping:
     if domain not in registry:
         raise LookupError(f"Unknown domain {domain!r}; known: {', '.join(d.name for d in registry)}.")
+    if not source.is_active:
+        raise PipelineConfigError(f"The source system {source.code} is inactive.")
     mapping = Mapping.objects.select_related("source").filter(source=source, domain=domain).first()
     if mapping is None:
         raise PipelineConfigError(f"{source.code} has no mapping for {domain}.")
@@ -227,9 +240,9 @@ class _Pull:
         with get_connector(connection) as connector:
             try:
                 for page in connector.fetch(spec, cursor):
-                    self.page(mapping, mapper, spec, page)
                     if lease is not None:
-                        lease.refresh()
+                        lease.refresh()  # still ours? then nobody else writes this page meanwhile
+                    self.page(mapping, mapper, spec, page)
                     if progress is not None:
                         progress(self.run, page)
             except PayloadError as exc:
@@ -250,7 +263,7 @@ class _Pull:
                     self.state.cursor = page.cursor.to_dict()
                     self.state.save(update_fields=["cursor", "updated_at"])
                 self.count(outcome, page)
-                self.run.save(update_fields=["pages", "cursor_after", *RUN_FIELDS])
+                self.run.save(update_fields=["pages", "cursor_after", *RUN_COUNTS])
         if self.full:
             self.seen.update(outcome.seen_keys)
 
@@ -273,16 +286,15 @@ class _Pull:
     def finish(self) -> None:
         """A read that reached the end: reconcile (full runs), close the fetch failure, set the status."""
         completed = not self.page_failed
-        if completed and self.full:
-            self.run.vanished = flag_vanished(self.source, self.domain, self.seen, dry_run=self.dry_run)
-            if self.plan is not None:
-                self.plan.vanished = self.run.vanished
         failed = self.page_failed or self.run.failed > 0
         self.run.status = SyncRunStatus.PARTIAL if failed else SyncRunStatus.SUCCEEDED
         self.run.finished_at = timezone.now()
-        if self.dry_run:
-            return
         with transaction.atomic():
+            if completed and self.full:
+                self.run.vanished = flag_vanished(self.source, self.domain, self.seen, dry_run=self.dry_run)
+            if self.dry_run:
+                self.plan.vanished = self.run.vanished if self.full and completed else None
+                return
             if completed:
                 failures.resolve_page_failure(self.source, self.domain)
                 self.state.last_success_at = self.run.finished_at
@@ -296,11 +308,8 @@ class _Pull:
         self.run.error = message[:10_000]
         self.run.finished_at = timezone.now()
         if not self.dry_run:
-            self.run.refresh_from_db(fields=["pages", "cursor_after", *RUN_FIELDS])  # what really committed
+            self.run.refresh_from_db(fields=["pages", "cursor_after", *RUN_COUNTS])  # what really committed
             self.run.save(update_fields=["status", "error", "finished_at"])
-
-
-RUN_FIELDS = ("fetched", "created", "updated", "unchanged", "conflicts", "duplicates", "failed")
 
 
 def pull(
@@ -348,6 +357,9 @@ def _run(job: _Pull, lease: locks.Lease | None, progress: Progress | None) -> Pu
         raise
     except (ConnectorError, LookupError) as exc:  # credentials, configuration, a 4xx of the source
         job.fail(f"{type(exc).__name__}: {exc}")
+        return PullResult(job.run, job.plan)
+    except locks.LockLost as exc:  # another pull took over; what committed stays, it goes on from there
+        job.fail(f"Stopped: {exc}.")
         return PullResult(job.run, job.plan)
     except Exception as exc:
         logger.exception("sync run %s of %s · %s stopped", job.run.pk, job.source.code, job.domain)

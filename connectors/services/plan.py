@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from connectors.services.failures import FailedItem, summarise
+from connectors.services.failures import FailedItem
 
 if TYPE_CHECKING:
     from masterdata.services.ingest import BatchResult
@@ -24,8 +24,9 @@ class DryRunPlan:
     vanished: int | None = None
     """Full runs: links that would be flagged vanished."""
 
-    def add(self, result: BatchResult, mapping_failures: list[FailedItem]) -> None:
-        self.failures.extend(mapping_failures)
+    def add(self, result: BatchResult, failures: list[FailedItem]) -> None:
+        """One batch: its ingest result and every failure of it (mapping and ingest)."""
+        self.failures.extend(failures)
         for item in result.outcomes:
             if item.outcome == "created":
                 self.new.append(item.source_key)
@@ -37,12 +38,7 @@ class DryRunPlan:
                     self.changed[item.source_key] = list(item.changed_fields)
             elif item.outcome == "duplicate_suspect":
                 self.duplicates.append(item.source_key)
-            elif item.outcome == "failed":
-                errors = item.errors or {}
-                self.failures.append(
-                    FailedItem(item.stage or "validate", item.source_key, summarise(errors), None, errors)
-                )
-            else:
+            elif item.outcome != "failed":  # failures come in ``failures``, with their payloads
                 self.unchanged += 1
 
     def field_changes(self) -> Counter:

@@ -19,11 +19,16 @@ JSON_FIELDS = ("asctime", "levelname", "name", "message", "request_id")
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps ``request_id`` on every record passing the handler ("-" outside any request or task)."""
+    """Stamps ``request_id`` on every record passing the handler ("-" outside any request or task).
+
+    Django logs 4xx/5xx responses after the middleware has returned; those records carry the
+    request, which carries its id.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = context.current() or "-"
+            request = getattr(record, "request", None)
+            record.request_id = context.current() or getattr(request, "correlation_id", None) or "-"
         return True
 
 

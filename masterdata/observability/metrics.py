@@ -21,10 +21,10 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -63,7 +63,7 @@ def _model(label: str) -> Any:
 
 
 class DatabaseCollector(Collector):
-    """Metrics computed from the tables at scrape time; a family whose query fails is left out."""
+    """Metrics computed from the tables (and the heartbeat cache) at scrape time; a family that fails is left out."""
 
     def collect(self) -> Iterator[Metric]:
         for family in (
@@ -77,7 +77,7 @@ class DatabaseCollector(Collector):
         ):
             try:
                 yield from family()
-            except DatabaseError as exc:
+            except Exception as exc:  # the database or the cache is down: the rest of the scrape still counts
                 log.warning("metrics: %s skipped (%s)", family.__name__, type(exc).__name__)
 
     @staticmethod
@@ -200,10 +200,11 @@ def render() -> tuple[bytes, str]:
     return generate_latest(_Scrape(process_registry(), DatabaseCollector())), CONTENT_TYPE_LATEST
 
 
-def serve_worker_metrics(port: int, address: str) -> None:
-    """A Celery worker's own metrics (external call latency, pushes) on a port of its own."""
-    start_http_server(port, addr=address, registry=process_registry())
+def serve_worker_metrics(port: int, address: str) -> WSGIServer:
+    """A Celery worker's own metrics (external call latency, pushes) on a port of its own, in a thread."""
+    server, _thread = start_http_server(port, addr=address, registry=process_registry())
     log.info("worker metrics on %s:%s", address, port)
+    return server
 
 
 def scrape_refusal(authorization: str, remote_addr: str) -> int | None:

@@ -189,9 +189,7 @@ class Batch:
     def _process(self, live: list[Item]) -> None:
         self.targets = self._find_targets(live)
         self.rules = RuleBook.load(self.domain)
-        self.conflicts = conflict_service.ConflictBook(
-            self.domain, [t.record.pk for t in self.targets if not t.is_new]
-        )
+        self.conflicts = conflict_service.ConflictBook(self.domain, [t.record.pk for t in self.targets if not t.is_new])
         for target in self.targets:
             for item in target.items:
                 self._survive(target, item)
@@ -243,7 +241,7 @@ class Batch:
             valid.append(item)
         links = SourceLink.objects.filter(
             source=self.source, domain=self.domain.name, source_key__in=[i.record.source_key for i in valid]
-        )
+        ).only("id", "source_key", "golden_id", "status", "payload_hash")  # not the stored payloads: they are replaced
         by_key = {link.source_key: link for link in links} if valid else {}
         live = []
         for item in valid:
@@ -269,9 +267,7 @@ class Batch:
         key = self.domain.business_key
         batch_codes = {str(values[key]) for values in cleaned if values.get(key)}
         live = []
-        for item, (values, errors) in zip(
-            checked, self.schema.resolve_foreign_keys(cleaned, batch_codes), strict=True
-        ):
+        for item, (values, errors) in zip(checked, self.schema.resolve_foreign_keys(cleaned, batch_codes), strict=True):
             if errors:
                 item.fail("validate", errors)
             else:
@@ -377,13 +373,10 @@ class Batch:
             f = self.schema.fields[name]
             current = Pending(target.pending[f.attname]) if f.attname in target.pending else getattr(record, f.attname)
             shown = item.record.values[name] if name in self.schema.foreign_keys else offered
-            challenger = conflict_service.candidate(
-                source, conflict_service.to_json(shown), item.observed_at, self.rules.trust(source, name)
-            )
             open_conflict = self.conflicts.open_for(record.pk, name)
             if comparable(f, current) == comparable(f, offered):
                 if open_conflict is not None:
-                    self.conflicts.refresh(open_conflict, challenger, record)
+                    self.conflicts.refresh(open_conflict, self._candidate(item, name, shown), record)
                 continue
             if self.conflicts.decided_against(record.pk, name, source, shown):
                 continue
@@ -399,16 +392,22 @@ class Batch:
             if decision.action == TAKE:
                 self._take(target, item, f, offered, decision.rule)
                 if open_conflict is not None:
-                    self.conflicts.refresh(open_conflict, challenger, record)
+                    self.conflicts.refresh(open_conflict, self._candidate(item, name, shown), record)
             elif decision.action == CONFLICT:
                 owner = incumbent.get("source") if incumbent else None
                 value = current.code if isinstance(current, Pending) else conflict_service.to_json(current)
                 held = conflict_service.candidate(
                     owner, value, incumbent.get("at") if incumbent else None, self.rules.trust(owner, name)
                 )
-                self.conflicts.offer(record, name, decision.reason, held, challenger)
+                self.conflicts.offer(record, name, decision.reason, held, self._candidate(item, name, shown))
                 item.outcome.conflicts.append(name)
         self._merge_attributes(target, item, locked)
+
+    def _candidate(self, item: Item, name: str, shown: Any) -> dict[str, Any]:
+        """The value ``item`` offers for field ``name``, as a conflict candidate."""
+        source = self.source.code
+        value = conflict_service.to_json(shown)
+        return conflict_service.candidate(source, value, item.observed_at, self.rules.trust(source, name))
 
     def _take(self, target: Target, item: Item, f: Any, value: Any, rule: str) -> None:
         record = target.record
@@ -455,7 +454,8 @@ class Batch:
                 setattr(record, key, target.items[0].record.source_key)  # a source without codes: its key
                 self._provenance(target, target.items[0], key, "source_key")
             if target.is_new or target.changed:
-                errors = self.schema.check(record, new=target.is_new)
+                checked = {name for item in target.items for name in item.values}
+                errors = self.schema.check(record, new=target.is_new, checked=checked)
                 if errors:
                     target.fail("validate", errors)
         self._check_unique([t for t in targets if not t.failed and (t.is_new or t.changed)])
@@ -498,4 +498,3 @@ class Batch:
                 outcome.outcome = UNCHANGED
         if target.is_new:
             self.created_ids.add(target.record.pk)
-

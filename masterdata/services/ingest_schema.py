@@ -9,6 +9,7 @@ be written, so a bad record fails alone instead of aborting the batch's transact
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -113,12 +114,15 @@ class RecordSchema:
         return results
 
     # --- a whole record, before writing ----------------------------------------------------------
-    def check(self, record: GoldenRecord, *, new: bool) -> Errors:
-        """Field checks of a new record and the model's check constraints, without the database."""
+    def check(self, record: GoldenRecord, *, new: bool, checked: Iterable[str] = ()) -> Errors:
+        """Field checks of a new record and the model's check constraints, without the database.
+
+        ``checked``: fields whose values were already cleaned one by one.
+        """
         errors: Errors = {}
         if new:
             try:
-                record.clean_fields(exclude=[*self.foreign_keys, "merged_into"])
+                record.clean_fields(exclude=[*self.foreign_keys, "merged_into", *checked])
             except ValidationError as exc:
                 errors.update(exc.message_dict)
         for constraint in self.checks:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+import requests
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -170,3 +173,42 @@ def test_the_database_collector_skips_models_this_installation_does_not_have(mon
     names = {family.name for family in metrics.DatabaseCollector().collect()}
 
     assert names <= {"mdm_worker_heartbeat_age_seconds"}
+
+
+def test_in_multiprocess_mode_the_scrape_aggregates_the_processes_files_and_still_reads_the_database(
+    client, db, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    Conflict.objects.create(domain="material", golden_id=3, field="name", reason="equal_trust")
+
+    found = scrape(client)
+
+    assert value(found, "mdm_open_conflicts", domain="material") == 1
+    assert not any(name.startswith("process_") for name, _ in found)  # only what the files hold
+
+
+def test_a_worker_can_serve_its_own_metrics_on_a_port(db):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = metrics.serve_worker_metrics(port, "127.0.0.1")
+    try:
+        body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert "mdm_external_call_seconds" in body
+
+
+def test_a_family_that_cannot_be_read_is_left_out_and_the_scrape_still_answers(client, db, monkeypatch):
+    def unreachable() -> float:
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(workers, "heartbeat_age", unreachable)
+    Conflict.objects.create(domain="customer", golden_id=9, field="name", reason="equal_trust")
+
+    found = scrape(client)
+
+    assert value(found, "mdm_open_conflicts", domain="customer") == 1
+    assert not any(name == "mdm_worker_heartbeat_age_seconds" for name, _ in found)

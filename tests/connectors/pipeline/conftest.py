@@ -10,6 +10,7 @@ from connectors.models import Connection, Mapping
 from masterdata.models import SourceDomain, SourceSystem
 from tests.connectors.conftest import SAP_PASSWORD, SAP_USER
 from tests.connectors.fakes import CrmFake
+from tests.test_celery_worker import worker  # noqa: F401  (a real Celery worker on the test database)
 
 #: The seed's CRM example, exactly as connectors/README.md gives it.
 SEED_CRM_FETCH = {
@@ -19,7 +20,12 @@ SEED_CRM_FETCH = {
     "pagination": "page",
     "options": {"total_path": "total"},
 }
-SEED_CRM_FIELDS = {"id": "code", "name": "name", "credit_score": "credit_rating", "last_order_date": "last_transaction_date"}
+SEED_CRM_FIELDS = {
+    "id": "code",
+    "name": "name",
+    "credit_score": "credit_rating",
+    "last_order_date": "last_transaction_date",
+}
 #: The same CRM read incrementally: changed since the cursor, in cursor order.
 INCREMENTAL_CRM_FETCH = {
     **SEED_CRM_FETCH,

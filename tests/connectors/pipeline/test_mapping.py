@@ -98,7 +98,11 @@ def test_a_path_the_record_lacks_leaves_the_field_alone_and_an_explicit_null_cle
     mapper = customer_mapper([{"source": "phone", "target": "phone"}, {"source": "limit", "target": "credit_limit"}])
 
     assert mapper.map({"id": "1"}).values == {"code": "1"}
-    assert mapper.map({"id": "1", "phone": None, "limit": None}).values == {"code": "1", "phone": "", "credit_limit": None}
+    assert mapper.map({"id": "1", "phone": None, "limit": None}).values == {
+        "code": "1",
+        "phone": "",
+        "credit_limit": None,
+    }
 
 
 def test_nested_paths_list_indexes_and_scim_extension_urns_are_read():

@@ -107,4 +107,7 @@ def test_scim_users_become_employees(db):
         "Engineer",
         {"department": "销售部"},
     )
-    assert SourceLink.objects.get(source=source, golden_id=employee.pk).source_key == "2819c223-7f76-453a-919d-000000000004"
+    assert (
+        SourceLink.objects.get(source=source, golden_id=employee.pk).source_key
+        == "2819c223-7f76-453a-919d-000000000004"
+    )

@@ -37,7 +37,11 @@ def test_a_second_pull_with_no_changes_writes_nothing(seed_crm):
 
     assert run.status == SyncRunStatus.SUCCEEDED
     assert (run.fetched, run.unchanged, run.created, run.updated) == (30, 30, 0, 0)
-    assert (HISTORY.objects.count(), ChangeEvent.objects.count(), list(Customer.objects.values_list("version"))) == before
+    assert (
+        HISTORY.objects.count(),
+        ChangeEvent.objects.count(),
+        list(Customer.objects.values_list("version")),
+    ) == before
 
 
 def test_an_incremental_pull_updates_exactly_the_changed_records(incremental_crm, crm):
@@ -81,3 +85,13 @@ def test_unmapped_source_fields_are_kept_in_attributes_when_asked(db, crm):
 
     attributes = Customer.objects.get(code="C1002").attributes
     assert attributes == {"email": "buyer1@example.com", "updated_at": "2024-01-01T08:01:00Z"}
+
+
+def test_records_a_source_pushes_go_through_the_same_mapping_as_one_run(seed_crm):
+    pushed = [{"id": "C9001", "name": "Pushed Ltd", "credit_score": 710}, {"id": "C9002", "credit_score": 1}]
+
+    run = pipeline.ingest_records(seed_crm, "customer", pushed).run
+
+    assert (run.trigger, run.status, run.fetched, run.created, run.failed) == ("ingest", "partial", 2, 1, 1)
+    assert Customer.objects.get(code="C9001").credit_rating == "710"
+    assert SyncRun.objects.get() == run and run.finished_at is not None

@@ -1,0 +1,230 @@
+"""Benchmark: the ingest pipeline against a naive per-record update_or_create, and the duplicate scan.
+
+Not part of the test run. It generates N customers of a believable group (Latin and Chinese
+company names, a few percent near-duplicates), then measures on PostgreSQL:
+
+1. **naive baseline**: ``Customer.objects.update_or_create`` per record, history written by
+   django-simple-history's signals — on a sample, as records per second;
+2. **first load**: all N records through :func:`ingest_batch` (validation, links, exact and
+   fuzzy matching, survivorship, history, links, outbox events), batch by batch;
+3. **re-sync**: the same N records again, 10 % of them changed (the rest skipped by hash);
+4. **duplicate scan**: :func:`find_duplicates` over all customers.
+
+Usage (the database is created when missing; its name must contain "bench", since the
+customer tables are truncated)::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_bench .venv/bin/python bench/ingest.py \
+        [--customers 100000] [--batch 1000] [--baseline 3000]
+
+Targets: first load ≥ 20× the naive rate, re-sync of 10 % changed ≥ 5× faster than the first
+load, duplicate scan over 100,000 customers ≤ 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from api_list import configure_environment, ensure_database  # noqa: E402  (the shared bench set-up)
+
+SEED = 20240611
+SURNAMES = (
+    "Anderson Baker Carter Dawson Ellis Fischer Garcia Hoffmann Ivanov Jensen Keller Larsen Meyer Novak Olsen "
+    "Peters Quinn Rossi Schmidt Tanaka Usman Vogel Walker Xavier Young Zimmermann Becker Costa Duval Eriksen "
+    "Fontaine Gruber Hansen Ito Jovanovic Kowalski Lindqvist Moreau Nakamura Okafor Petrov Richter Sato Torres "
+    "Weber Yamamoto Brandt Castillo Dubois Engel Ferrari Graham Horvat Ibarra Janssen Kaiser Lambert Marino"
+).split()
+CORES = (
+    "Precision Global United Pacific Atlantic Northern Eastern Alpine Summit Pioneer Crown Delta Vertex Harbor "
+    "Meridian Sterling Evergreen Horizon Liberty Phoenix Cascade Granite Orion Titan Unity Vanguard Zenith"
+).split()
+TRADES = (
+    "Trading Logistics Machinery Components Electronics Plastics Textiles Foods Chemicals Metals Automotive "
+    "Packaging Instruments Engineering Pharma Tools Materials Systems Supplies Industries"
+).split()
+LEGAL = ("GmbH", "Ltd.", "Inc.", "Co., Ltd.", "AG", "S.A.", "B.V.", "LLC", "")
+CITIES = "上海 北京 深圳 广州 苏州 杭州 南京 天津 成都 武汉 宁波 青岛 无锡 厦门 重庆 西安 长沙 合肥 佛山 东莞".split()
+BRAND_CHARS = "华瑞达美恒信鑫源泰嘉宏盛兴隆丰安康富通远博创新百佳联合金银星光明德利永昌"
+CN_TRADES = "贸易 机械 电子 化工 材料 物流 科技 实业 塑料 五金 纺织 食品 精密 包装 汽车配件".split()
+CN_LEGAL = ("有限公司", "股份有限公司", "有限责任公司")
+STREETS = "Harbour Main Station Market Park Mill River Church Bridge King".split()
+
+
+def customer_values(n: int, rng: random.Random) -> dict[str, Any]:
+    if rng.random() < 0.3:
+        name = rng.choice(CITIES) + "".join(rng.sample(BRAND_CHARS, 2)) + rng.choice(CN_TRADES) + rng.choice(CN_LEGAL)
+        address = f"{rng.choice(CITIES)}市{rng.randint(1, 999)}号"
+        country = "CN"
+    else:
+        parts = [rng.choice(SURNAMES), rng.choice(CORES), rng.choice(TRADES), rng.choice(LEGAL)]
+        name = " ".join(p for p in parts if p)
+        address = f"{rng.randint(1, 300)} {rng.choice(STREETS)} Street"
+        country = rng.choice(("DE", "US", "GB", "FR", "NL"))
+    return {
+        "code": f"C{n:07d}",
+        "name": name,
+        "tax_id": f"T{n:09d}",
+        "email": f"buyer{n}@example.com",
+        "country": country,
+        "address": address,
+        "credit_rating": rng.choice(("AAA", "AA", "A", "BBB")),
+        "credit_limit": f"{rng.randint(1, 500) * 1000}.00",
+        "owner_org": rng.choice(("BC1", "BC2")),
+    }
+
+
+def generate(count: int) -> list[dict[str, Any]]:
+    """``count`` customers; 3 % are near-duplicates of an earlier one (a typo, a different legal form)."""
+    rng = random.Random(SEED)
+    rows = []
+    for n in range(count):
+        values = customer_values(n, rng)
+        if rows and rng.random() < 0.03:
+            original = rng.choice(rows)
+            values["name"] = original["name"].replace("Ltd.", "Limited").replace("有限公司", "公司") + " "
+            values["address"] = original["address"]
+        rows.append(values)
+    return rows
+
+
+def prepare() -> Any:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from masterdata.models import (
+        ChangeEvent,
+        Conflict,
+        Customer,
+        DuplicateSuspect,
+        OrgUnit,
+        OrgUnitType,
+        SourceDomain,
+        SourceLink,
+        SourceSystem,
+    )
+    from masterdata.services import orgtree
+
+    call_command("migrate", verbosity=0)
+    models = (Customer, Customer.history.model, SourceLink, ChangeEvent, Conflict, DuplicateSuspect, SourceDomain)
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    group, _ = OrgUnit.objects.get_or_create(code="BGRP", defaults={"name": "Bench Group", "unit_type": OrgUnitType.GROUP})
+    for code in ("BC1", "BC2"):
+        OrgUnit.objects.get_or_create(
+            code=code, defaults={"name": f"Bench {code}", "unit_type": OrgUnitType.COMPANY, "parent": group}
+        )
+    orgtree.rebuild_closure()
+    erp, _ = SourceSystem.objects.get_or_create(code="bench-erp", defaults={"name": "Bench ERP", "kind": "erp"})
+    SourceDomain.objects.create(source=erp, domain="customer", trust_rank=80)
+    return erp
+
+
+def vacuum() -> None:
+    from django.db import connection
+
+    from masterdata.models import ChangeEvent, Customer, SourceLink
+
+    with connection.cursor() as cursor:
+        for model in (Customer, Customer.history.model, SourceLink, ChangeEvent):
+            cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def naive_rate(rows: list[dict[str, Any]]) -> float:
+    """Records per second of update_or_create one by one, history by signal, in a transaction rolled back."""
+    from django.db import transaction
+
+    from masterdata.models import Customer, OrgUnit
+
+    units = dict(OrgUnit.objects.values_list("code", "pk"))
+
+    class Rollback(Exception):
+        pass
+
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            for values in rows:
+                defaults = {k: v for k, v in values.items() if k not in ("code", "owner_org")}
+                defaults["owner_org_id"] = units[values["owner_org"]]
+                Customer.objects.update_or_create(code=f"N{values['code']}", defaults=defaults)
+            elapsed = time.perf_counter() - started
+            raise Rollback
+    except Rollback:
+        pass
+    return len(rows) / elapsed
+
+
+def run_batches(source: Any, rows: list[dict[str, Any]], batch: int, payload_of) -> tuple[float, dict[str, int]]:
+    from masterdata.registry import registry
+    from masterdata.services.ingest import IncomingRecord, ingest_batch
+
+    domain = registry.get("customer")
+    totals: dict[str, int] = {}
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        records = [
+            IncomingRecord(source_key=values["code"], values=values, payload=payload_of(values))
+            for values in rows[start : start + batch]
+        ]
+        result = ingest_batch(source, domain, records, reason="bench load")
+        for outcome, count in result.counts.items():
+            totals[outcome] = totals.get(outcome, 0) + count
+    return time.perf_counter() - started, {k: v for k, v in totals.items() if v}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=3000, help="records timed for the naive rate")
+    args = parser.parse_args()
+
+    url = configure_environment()
+    ensure_database(url)
+    import django
+
+    django.setup()
+    from masterdata.registry import registry
+    from masterdata.services.matching import find_duplicates
+
+    source = prepare()
+    rows = generate(args.customers)
+    print(f"{args.customers:,} customers, batches of {args.batch}")
+
+    naive = naive_rate(rows[: args.baseline])
+    print(f"naive update_or_create + history signals: {naive:,.0f} records/s (on {args.baseline:,})")
+
+    load_seconds, load_counts = run_batches(source, rows, args.batch, lambda v: dict(v))
+    load_rate = args.customers / load_seconds
+    print(f"first load:   {load_seconds:7.1f} s  {load_rate:9,.0f} records/s  {load_counts}")
+    vacuum()
+
+    rng = random.Random(SEED + 1)
+    changed = set(rng.sample(range(args.customers), args.customers // 10))
+    resync_rows = [
+        {**values, "credit_limit": f"{int(float(values['credit_limit'])) + 1000}.00"} if n in changed else values
+        for n, values in enumerate(rows)
+    ]
+    resync_seconds, resync_counts = run_batches(source, resync_rows, args.batch, lambda v: dict(v))
+    print(f"re-sync 10 %: {resync_seconds:7.1f} s  {args.customers / resync_seconds:9,.0f} records/s  {resync_counts}")
+
+    started = time.perf_counter()
+    scan = find_duplicates(registry.get("customer"))
+    scan_seconds = time.perf_counter() - started
+    print(f"duplicate scan: {scan_seconds:5.1f} s, {scan.compared:,} comparisons, {len(scan.pairs):,} suspects")
+
+    print("\nratios")
+    print(f"  first load vs naive:     {load_rate / naive:6.1f}×  (target ≥ 20×)")
+    print(f"  re-sync vs first load:   {load_seconds / resync_seconds:6.1f}×  (target ≥ 5×)")
+    print(f"  duplicate scan:          {scan_seconds:6.1f} s (target ≤ 30 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Bulk writes of the sync path: PostgreSQL's COPY and ``UPDATE … FROM (VALUES …)``, the ORM elsewhere.
+
+Why not ``bulk_create``/``bulk_update`` on PostgreSQL: measured on 1,000 customers,
+``bulk_create`` takes ≈200 ms (Django sends each column as an array, and psycopg escapes every
+quote of every JSON value — provenance, payloads — in Python) where COPY takes ≈70 ms, close to
+the database's own cost; ``bulk_update`` builds a ``CASE WHEN`` expression per row and field
+(≈170 ms for 100 rows of 7 fields) where one ``UPDATE … FROM (VALUES …)`` takes milliseconds.
+Other databases (SQLite in the quick start) use the ORM's bulk methods: same rows, slower.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+
+BATCH = 500
+
+
+def fast() -> bool:
+    """True where COPY and UPDATE … FROM VALUES are available."""
+    return connection.vendor == "postgresql"
+
+
+def insert(model: type[models.Model], objs: Sequence[models.Model], *, with_ids: bool = True) -> None:
+    """Insert ``objs``; ``with_ids``: give each its primary key (taken from the table's sequence)."""
+    if not objs:
+        return
+    if not fast():
+        model._base_manager.bulk_create(objs, batch_size=BATCH)
+        return
+    opts = model._meta
+    if with_ids:
+        missing = [obj for obj in objs if obj.pk is None]
+        for obj, pk in zip(missing, _next_ids(model, len(missing)), strict=True):
+            obj.pk = pk
+    fields = [f for f in opts.concrete_fields if with_ids or not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    statement = f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for obj in objs:
+            copy.write_row([_value(f, f.pre_save(obj, add=True)) for f in fields])
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def update(model: type[models.Model], objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
+    """Write ``field_names`` of ``objs`` (each row its own values), one statement per 500 rows."""
+    if not objs:
+        return
+    if not fast():
+        model._base_manager.bulk_update(objs, field_names, batch_size=BATCH)
+        return
+    opts = model._meta
+    fields = [opts.pk, *(opts.get_field(name) for name in field_names)]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
+    aliases = ", ".join(quote(f.column) for f in fields)
+    pk = quote(opts.pk.column)
+    for start in range(0, len(objs), BATCH):
+        chunk = objs[start : start + BATCH]
+        sql = (
+            f"UPDATE {quote(opts.db_table)} AS t SET {assignments} "
+            f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v({aliases}) WHERE t.{pk} = v.{pk}"
+        )
+        params = [_value(f, getattr(obj, f.attname)) for obj in chunk for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def _next_ids(model: type[models.Model], count: int) -> list[int]:
+    if not count:
+        return []
+    opts = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _value(f: models.Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(f, models.JSONField):
+        return json.dumps(value, cls=f.encoder)
+    return f.get_db_prep_save(value, connection)
