@@ -16,17 +16,17 @@ from collections.abc import Iterable
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import DataError, IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from masterdata.models import ChangeKind, LinkStatus, SourceLink
-from masterdata.services import access, matching, orgtree, outbox
+from masterdata.models import ChangeKind, GoldenRecord, LinkStatus, SourceLink
+from masterdata.services import access, bulk_sql, matching, orgtree, outbox
 
 if TYPE_CHECKING:
     from masterdata.services.ingest import Batch, Target
 
-BATCH_SIZE = 500
 LINK_FIELDS = ["golden_id", "last_payload", "payload_hash", "last_seen_at", "status", "updated_at"]
 REFUSALS = (IntegrityError, DataError, orgtree.TreeCycleError)
 
@@ -98,19 +98,13 @@ def _forget_ids(targets: Iterable[Target]) -> None:
 def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
     key = batch.schema.fields[batch.domain.business_key].attname
     codes = dict(batch.created_codes)
-    history = {
-        "default_user": batch.user if getattr(batch.user, "pk", None) is not None else None,
-        "default_change_reason": batch.reason or None,
-        "default_date": batch.now,
-        "custom_historical_attrs": {"history_source_id": batch.source.pk},
-    }
     events = []
     new = sorted((t for t in targets if t.is_new), key=lambda t: t.wave)
     for _wave, group in groupby(new, key=lambda t: t.wave):
         group = list(group)
         for target in group:
             _resolve_pending(target, codes)
-        bulk_create_with_history([t.record for t in group], batch.model, batch_size=BATCH_SIZE, **history)
+        _create(batch, [t.record for t in group])
         for target in group:
             codes[getattr(target.record, key)] = target.record.pk
             fields = [f.name for f in target.record.tracked_fields()]
@@ -129,9 +123,7 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
         changed.append(record)
         names.update(fields)
         events.append(_event(batch, target, ChangeKind.UPDATED, fields))
-    if changed:
-        update_fields = sorted(names | {"version", "updated_at"})
-        bulk_update_with_history(changed, batch.model, update_fields, batch_size=BATCH_SIZE, **history)
+    _update(batch, changed, sorted(names | {"version", "updated_at"}))
     if batch.domain.org_field == "pk" and (new or any("parent" in e.changed_fields for e in events)):
         orgtree.rebuild_closure()  # org units keep their closure table (and refuse cycles)
     _write_links(batch, targets)
@@ -151,6 +143,56 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
     )
     outbox.write(events)
     return codes
+
+
+def _create(batch: Batch, records: list[GoldenRecord]) -> None:
+    """Insert new golden records and their first history rows."""
+    if bulk_sql.fast():
+        bulk_sql.insert(batch.model, records)
+        _history(batch, records, "+")
+    else:
+        bulk_create_with_history(records, batch.model, batch_size=bulk_sql.BATCH, **_history_context(batch))
+
+
+def _update(batch: Batch, records: list[GoldenRecord], fields: list[str]) -> None:
+    """Write changed golden records and a history row for each."""
+    if not records:
+        return
+    if bulk_sql.fast():
+        bulk_sql.update(batch.model, records, fields)
+        _history(batch, records, "~")
+    else:
+        bulk_update_with_history(records, batch.model, fields, batch_size=bulk_sql.BATCH, **_history_context(batch))
+
+
+def _history_context(batch: Batch) -> dict[str, Any]:
+    """Who, why and from which source: the same on every history row of the batch, as on single saves."""
+    return {
+        "default_user": batch.user if getattr(batch.user, "pk", None) is not None else None,
+        "default_change_reason": batch.reason or None,
+        "default_date": batch.now,
+        "custom_historical_attrs": {"history_source_id": batch.source.pk},
+    }
+
+
+def _history(batch: Batch, records: list[GoldenRecord], history_type: str) -> None:
+    """The history rows simple-history's bulk helpers would write, inserted with COPY."""
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return
+    context = _history_context(batch)
+    history_model = batch.model.history.model
+    rows = [
+        history_model(
+            history_date=context["default_date"],
+            history_user=context["default_user"],
+            history_change_reason=context["default_change_reason"],
+            history_type=history_type,
+            **{f.attname: getattr(record, f.attname) for f in history_model.tracked_fields},
+            **context["custom_historical_attrs"],
+        )
+        for record in records
+    ]
+    bulk_sql.insert(history_model, rows, with_ids=False)
 
 
 def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:
@@ -185,6 +227,5 @@ def _write_links(batch: Batch, targets: list[Target]) -> None:
             link.status = LinkStatus.ACTIVE
             link.updated_at = batch.now
             (changed_links if item.link else new_links).append(link)
-    SourceLink.objects.bulk_create(new_links, batch_size=BATCH_SIZE)
-    if changed_links:
-        SourceLink.objects.bulk_update(changed_links, LINK_FIELDS, batch_size=BATCH_SIZE)
+    bulk_sql.insert(SourceLink, new_links, with_ids=False)
+    bulk_sql.update(SourceLink, changed_links, LINK_FIELDS)

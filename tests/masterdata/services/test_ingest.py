@@ -235,3 +235,39 @@ def test_a_batch_creates_no_duplicate_suspects_for_records_of_the_same_source(er
 
     assert Customer.objects.count() == 2
     assert not DuplicateSuspect.objects.exists()  # duplicates within one source: the duplicate scan's job
+
+
+# --- the same rows without PostgreSQL's COPY (the ORM path other databases take) ------------------
+@pytest.fixture
+def orm_writes(monkeypatch):
+    from masterdata.services import bulk_sql
+
+    monkeypatch.setattr(bulk_sql, "fast", lambda: False)
+
+
+def test_without_copy_the_same_records_history_links_and_events_are_written(orm_writes, erp, customer_domain, org):
+    created = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha", owner_org="A")], reason="r")
+    updated = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha 2", owner_org="A")], reason="r")
+
+    assert (created.outcomes[0].outcome, updated.outcomes[0].outcome) == ("created", "updated")
+    record = Customer.objects.get()
+    assert (record.name, record.version, record.owner_org) == ("Alpha 2", 2, org.a)
+    rows = list(record.history.order_by("history_id").values_list("version", "history_type", "history_source_id"))
+    assert rows == [(1, "+", erp.pk), (2, "~", erp.pk)]
+    assert list(ChangeEvent.objects.values_list("version", "kind")) == [(1, "created"), (2, "updated")]
+    assert SourceLink.objects.get().payload_hash == SourceLink.hash_payload(SourceLink.objects.get().last_payload)
+
+
+def test_history_rows_are_the_same_with_and_without_copy(erp, customer_domain, monkeypatch):
+    from masterdata.services import bulk_sql
+
+    ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha", credit_limit="5")], reason="r")
+    monkeypatch.setattr(bulk_sql, "fast", lambda: False)
+    ingest_batch(erp, customer_domain, [incoming("K2", code="C-2", name="Alpha", credit_limit="5")], reason="r")
+
+    skip = {"history_id", "history_date", "id", "code", "created_at", "updated_at", "provenance"}
+    one, two = (
+        {k: v for k, v in row.items() if k not in skip}
+        for row in Customer.history.order_by("history_id").values()
+    )
+    assert one == two
