@@ -6,6 +6,8 @@
 * :class:`PayloadError` — the source answered with something that is not the JSON (or file
   content) its protocol promises; ``raw`` keeps what it sent, for the failure queue.
 * :class:`ConfigurationError` — the connection or the fetch spec cannot work as configured.
+* :class:`PreconditionFailed` — a write against an ETag the target no longer has (412):
+  someone changed the record there since; ``remote`` holds it as read again.
 * :class:`ConnectorError` — anything else (a 400 or 404 from the source, for instance).
 """
 
@@ -52,6 +54,17 @@ class TransientError(ConnectorError):
     ) -> None:
         super().__init__(message, status=status, url=url)
         self.retry_after = retry_after
+
+
+class PreconditionFailed(ConnectorError):
+    """HTTP 412 on a conditional write: the target's record changed since the ETag we sent."""
+
+    def __init__(
+        self, message: str, *, url: str | None = None, remote: dict | None = None, etag: str | None = None
+    ) -> None:
+        super().__init__(message, status=412, url=url)
+        self.remote = remote
+        self.etag = etag
 
 
 class PayloadError(ConnectorError):

@@ -283,8 +283,12 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         json_body: Any = None,
         data: Any = None,
+        retries: int | None = None,
     ) -> requests.Response:
-        """Send with auth, rate limit and retries; a 2xx/3xx response or a ConnectorError."""
+        """Send with auth, rate limit and retries; a 2xx/3xx response or a ConnectorError.
+
+        ``retries`` overrides the connection's ``max_retries`` for this call (push delivery
+        passes 0: it retries on its own schedule instead of sleeping in a worker)."""
         url = self.url(path_or_url)
         params = self._with_default_query(url, encode_query(params) if isinstance(params, dict) else params)
         method = method.upper()
@@ -307,7 +311,8 @@ class HttpClient:
             except requests.Timeout as exc:
                 error: TransientError = TransientError(f"timed out after {self.timeout:g}s", url=url)
                 error.__cause__ = exc
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # ChunkedEncodingError: the connection closed halfway through the answer.
                 error = TransientError(f"connection failed: {type(exc).__name__}", url=url)
                 error.__cause__ = exc
             else:
@@ -329,7 +334,7 @@ class HttpClient:
                     url=response.url,
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 )
-            if not self._should_retry(method, error, attempt):
+            if not self._should_retry(method, error, attempt, self.max_retries if retries is None else retries):
                 raise error
             time.sleep(error.retry_after if error.retry_after is not None else self._backoff(attempt))
             attempt += 1
@@ -345,8 +350,8 @@ class HttpClient:
             return params
         return f"{params}&{extra}" if params else extra
 
-    def _should_retry(self, method: str, error: TransientError, attempt: int) -> bool:
-        if attempt >= self.max_retries:
+    def _should_retry(self, method: str, error: TransientError, attempt: int, limit: int) -> bool:
+        if attempt >= limit:
             return False
         if error.retry_after is not None and error.retry_after > self.max_retry_after:
             return False

@@ -18,7 +18,7 @@ from celery import shared_task
 
 from connectors.errors import TransientError
 from connectors.models import SyncTrigger
-from connectors.services import locks, pipeline
+from connectors.services import dispatch, ingest, locks, pipeline, push, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +47,65 @@ def pull(self, source_id: int, domain: str, full: bool = False, trigger: str = S
 def retry_failures(self, failure_ids: list[int]) -> dict[str, int]:
     """Put queued failures through map ▸ ingest again (a steward's "retry")."""
     return pipeline.retry_failures(failure_ids)
+
+
+@shared_task
+def purge_idempotency_keys() -> int:
+    """Forget ingest Idempotency-Keys older than ``MDM_INGEST_KEY_DAYS`` (beat runs it daily)."""
+    return ingest.purge_expired_keys()
+
+
+# --- push delivery and webhooks --------------------------------------------------------------------
+def _same_queue(task: Any) -> dict[str, str]:
+    """Follow-up work goes to the queue this task came from (a worker serves the queues it was given)."""
+    queue = (task.request.delivery_info or {}).get("routing_key")
+    return {"queue": queue} if queue else {}
+
+
+@shared_task(bind=True, acks_late=True)
+def dispatch_event(self, event_id: int) -> dict[str, Any]:
+    """Hand one change event to its push targets, then push it (the fast path after a commit)."""
+    targets = dispatch.dispatch_event(event_id)
+    reports = {target_id: push.deliver_due(target_id).as_dict() for target_id in sorted(targets)}
+    for target_id, report in reports.items():
+        if report["busy"]:
+            deliver_target.apply_async((target_id,), countdown=2, **_same_queue(self))
+    return {"targets": reports}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def deliver(self, target_id: int, domain: str, golden_id: int) -> dict[str, Any]:
+    """Push one record's pending deliveries to one target (coalesced into one push of its current state)."""
+    report = push.deliver_due(target_id, golden_ids=[golden_id]).as_dict()
+    if report["busy"]:
+        raise self.retry(countdown=5)
+    return report
+
+
+@shared_task(bind=True, acks_late=True)
+def deliver_target(self, target_id: int) -> dict[str, Any]:
+    """Push everything due for one target."""
+    return push.deliver_due(target_id).as_dict()
+
+
+@shared_task(bind=True, acks_late=True)
+def deliver_webhook(self, subscription_id: int) -> dict[str, Any]:
+    return webhooks.deliver(subscription_id).__dict__
+
+
+@shared_task(bind=True, acks_late=True)
+def sweep_outbox(self) -> dict[str, Any]:
+    """Beat: dispatch events the fast path missed, then hand due targets and webhooks to workers."""
+    result = dispatch.dispatch_pending()
+    due = dispatch.due_targets()
+    for target_id in due:
+        deliver_target.apply_async((target_id,), **_same_queue(self))
+    for subscription_id in webhooks.due_subscriptions():
+        deliver_webhook.apply_async((subscription_id,), **_same_queue(self))
+    return {"dispatched": result.events, "busy": result.busy, "targets": due}
+
+
+@shared_task(bind=True, acks_late=True)
+def retry_dead_letters(self, failure_ids: list[int]) -> dict[str, int]:
+    """Send parked pushes again, in the records' current state (a steward's bulk "retry")."""
+    return push.retry_dead_letters(failure_ids)

@@ -1,7 +1,14 @@
-"""Signal wiring only: copies the change context onto each history row as it is created."""
+"""Signal wiring: copies the change context onto each history row; announces outbox events.
 
-from django.dispatch import receiver
+``outbox_written`` is sent (``event_ids``: the new events' ids, empty when a bulk write did not
+learn them) whenever change events are written, inside the writing transaction. The connectors
+app listens to dispatch them once that transaction commits; masterdata knows nothing of it.
+"""
+
+from django.dispatch import Signal, receiver
 from simple_history.signals import pre_create_historical_record
+
+outbox_written = Signal()
 
 
 @receiver(pre_create_historical_record)

@@ -272,6 +272,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(MDM_HEARTBEAT_SECONDS),
         "options": {"expire_seconds": MDM_HEARTBEAT_SECONDS},  # a missed beat is not worth running late
     },
+    "purge-idempotency-keys": {"task": "connectors.tasks.purge_idempotency_keys", "schedule": 24 * 3600.0},
+    # Dispatches change events the after-commit path missed and hands due pushes and webhooks to workers.
+    "sweep-outbox": {
+        "task": "connectors.tasks.sweep_outbox",
+        "schedule": float(env_int("MDM_PUSH_SWEEP_SECONDS", 15)),
+        "options": {"expire_seconds": env_int("MDM_PUSH_SWEEP_SECONDS", 15)},
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -331,3 +338,15 @@ MDM_HEALTH_CHECK_TIMEOUT = float(os.environ.get("MDM_HEALTH_CHECK_TIMEOUT", "2")
 # --- MDM hub ----------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = False
+# Ingest endpoint (POST /api/v1/ingest/<source>/<domain>/): records per request, and how long an
+# Idempotency-Key is remembered (a retry within that time replays the first answer).
+MDM_INGEST_MAX_RECORDS = env_int("MDM_INGEST_MAX_RECORDS", 1000)
+MDM_INGEST_KEY_DAYS = env_int("MDM_INGEST_KEY_DAYS", 7)
+# Push delivery (connectors/services/push.py, retry.py): attempts before a delivery is parked as a
+# dead letter, the backoff between them (base × 2^n, capped, ±50 % jitter: 8 attempts ≈ 1 hour),
+# how long one worker holds a target, and the queue after-commit dispatch is sent to (default queue).
+MDM_PUSH_MAX_ATTEMPTS = env_int("MDM_PUSH_MAX_ATTEMPTS", 8)
+MDM_PUSH_BACKOFF_SECONDS = env_int("MDM_PUSH_BACKOFF_SECONDS", 30)
+MDM_PUSH_BACKOFF_MAX_SECONDS = env_int("MDM_PUSH_BACKOFF_MAX_SECONDS", 1800)
+MDM_PUSH_LEASE_SECONDS = env_int("MDM_PUSH_LEASE_SECONDS", 300)
+MDM_PUSH_QUEUE = os.environ.get("MDM_PUSH_QUEUE", "")

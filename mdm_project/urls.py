@@ -24,6 +24,7 @@ urlpatterns = [
     path("health/ready/", operations.ready, name="health-ready"),
     path("metrics", operations.prometheus, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/v1/ingest/", include("connectors.api.urls")),
     path("api/v1/", include("masterdata.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -72,6 +72,9 @@ class Mapping(models.Model):
     class Meta:
         ordering = ["source__code", "domain"]
         constraints = [models.UniqueConstraint(fields=["source", "domain"], name="mapping_unique_source_domain")]
+        # Held on the model: post to the ingest endpoint for every source/domain; held on one
+        # mapping (django-guardian object permission): for that source/domain only.
+        permissions = [("ingest_mapping", "Can post records through this mapping (ingest endpoint)")]
 
     def __str__(self) -> str:
         source = self.source.code if self.source_id else "?"

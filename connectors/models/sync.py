@@ -10,6 +10,8 @@ from django.utils import timezone
 from masterdata.models import SourceSystem
 from masterdata.registry import domain_choices
 
+from .delivery import FailureClass, PushTarget, WebhookSubscription
+
 
 class SyncState(models.Model):
     """Where the pull of one source/domain stands: the cursor of the last committed page.
@@ -107,6 +109,13 @@ class FailureStage(models.TextChoices):
     VALIDATE = "validate", "Validate"
     MATCH = "match", "Match"
     WRITE = "write", "Write"
+    PUSH = "push", "Push (delivery to a target)"
+    WEBHOOK = "webhook", "Webhook batch"
+
+
+class FailureDirection(models.TextChoices):
+    INBOUND = "inbound", "Inbound (from the source)"
+    OUTBOUND = "outbound", "Outbound (to a target or subscriber)"
 
 
 class FailureStatus(models.TextChoices):
@@ -118,13 +127,29 @@ class FailureStatus(models.TextChoices):
 class SyncFailure(models.Model):
     """The failure queue: a record (or a page) the pipeline could not take, kept to retry.
 
-    One open failure per source/domain/``fingerprint`` (the source key; ``page`` for a fetch
-    failure; a payload hash for a record without a key): failing again adds an attempt to the
-    same row; the record's later success resolves it.
+    One open failure per source/domain/``fingerprint``/direction (the source key; ``page`` for a
+    fetch failure; a payload hash for a record without a key; ``push:<golden id>`` for a record a
+    target would not take): failing again adds an attempt to the same row; the record's later
+    success resolves it.
+
+    Outbound failures are dead letters of push delivery (``push_target``, ``golden_id``) or of a
+    webhook batch (``subscription``, no source); ``classification`` says whether retrying may
+    help (transient) or the data or configuration must change first.
     """
 
-    source = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="sync_failures")
-    domain = models.CharField(max_length=40, choices=domain_choices)
+    source = models.ForeignKey(
+        SourceSystem, null=True, blank=True, on_delete=models.CASCADE, related_name="sync_failures"
+    )
+    direction = models.CharField(max_length=10, choices=FailureDirection.choices, default=FailureDirection.INBOUND)
+    classification = models.CharField(max_length=16, choices=FailureClass.choices, blank=True, default="")
+    golden_id = models.BigIntegerField(null=True, blank=True, help_text="The golden record a push failed for.")
+    push_target = models.ForeignKey(
+        PushTarget, null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letters"
+    )
+    subscription = models.ForeignKey(
+        WebhookSubscription, null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letters"
+    )
+    domain = models.CharField(max_length=40, choices=domain_choices, blank=True, help_text="Empty for a webhook batch.")
     stage = models.CharField(max_length=10, choices=FailureStage.choices)
     source_key = models.CharField(max_length=200, blank=True, default="")
     fingerprint = models.CharField(max_length=200, editable=False)
@@ -147,9 +172,13 @@ class SyncFailure(models.Model):
         ordering = ["-last_failed_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "domain", "fingerprint"],
+                fields=["source", "domain", "fingerprint", "direction"],
                 condition=models.Q(status="open"),
                 name="syncfailure_one_open_per_record",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction__in=[d.value for d in FailureDirection]),
+                name="syncfailure_direction_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(stage__in=[s.value for s in FailureStage]), name="syncfailure_stage_valid"

@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connectors.errors import ConfigurationError
-from connectors.protocols.base import CheckResult, Connector, Cursor, CursorTracker, FetchSpec, Page, Record
+from connectors.protocols.base import (
+    CheckResult,
+    Connector,
+    Cursor,
+    CursorTracker,
+    FetchSpec,
+    Outgoing,
+    Page,
+    PushSpec,
+    Record,
+    Sent,
+)
 from connectors.protocols.files import FileConnector
 from connectors.protocols.odata import ODataV2Connector, ODataV4Connector
 from connectors.protocols.rest import RestConnector
@@ -34,7 +45,10 @@ __all__ = [
     "Cursor",
     "CursorTracker",
     "FetchSpec",
+    "Outgoing",
     "Page",
+    "PushSpec",
     "Record",
+    "Sent",
     "get_connector",
 ]

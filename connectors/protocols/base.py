@@ -2,7 +2,8 @@
 
 A connector reads a source in pages: ``fetch(spec, cursor)`` yields :class:`Page` objects, each
 with the raw source records and the cursor that is safe to store once that page is committed.
-``check()`` tests the connection; ``push()`` sends records back (protocols that can, later).
+``check()`` tests the connection; ``send(spec, items)`` writes golden records to a target system
+(:class:`PushSpec`, :class:`Outgoing` → one :class:`Sent` per item; protocols that can write).
 
 Incremental fetches ask the server for records changed *at or after* the stored cursor value
 and drop, on the client, those at the stored value whose key is not greater than the stored
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from connectors.errors import ConfigurationError, ConnectorError, UnsupportedOperation
+from connectors.errors import ConfigurationError, ConnectorError, TransientError, UnsupportedOperation
 
 if TYPE_CHECKING:
     from connectors.http import HttpClient
@@ -122,6 +123,64 @@ class Page:
     total: int | None = None
     skipped: int = 0
     last: bool = False
+
+
+@dataclass(frozen=True)
+class PushSpec:
+    """Where and how records are written to a target (built from a push target).
+
+    ``resource``: entity set (OData), collection path (REST), resource type path (SCIM
+    ``/Users``). ``key_field``: where the target keeps its key. ``lookup_field``: a target field
+    holding the record's own value, to find a record an unanswered create may have made.
+    ``options``: protocol extras (``connectors/README.md``), over the connection's options.
+    """
+
+    resource: str
+    key_field: str
+    lookup_field: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outgoing:
+    """One golden record to write: its whole target-shaped ``body`` and the ``changes`` since the
+    target last held it (None when unknown: the whole body counts as changed).
+
+    ``key`` is the target's key when the record is linked (update), else None (create).
+    ``recover``: an earlier attempt may have reached the target unanswered (a timeout, a
+    dropped connection), so a create first looks for the record by ``lookup_value``.
+    """
+
+    ref: int
+    body: Record
+    changes: Record | None = None
+    key: str | None = None
+    etag: str | None = None
+    lookup_value: Any = None
+    recover: bool = False
+
+    @property
+    def patch(self) -> Record:
+        return self.body if self.changes is None else self.changes
+
+
+@dataclass
+class Sent:
+    """What became of one :class:`Outgoing`: the key and ETag the target answered, or the error."""
+
+    ref: int
+    key: str | None = None
+    etag: str | None = None
+    status: int | None = None
+    created: bool = False
+    error: ConnectorError | None = None
+    attempted: bool = True
+    remote: Record | None = None
+    """The target's current record, when a precondition failed (412) and it was read again."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -286,8 +345,8 @@ class Connector(ABC):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def option(self, spec: FetchSpec | None, name: str, default: Any = None) -> Any:
-        """A protocol extra: the fetch spec's options win over the connection's."""
+    def option(self, spec: FetchSpec | PushSpec | None, name: str, default: Any = None) -> Any:
+        """A protocol extra: the fetch (or push) spec's options win over the connection's."""
         if spec is not None and name in spec.options:
             return spec.options[name]
         return self.connection.option(name, default)
@@ -303,8 +362,12 @@ class Connector(ABC):
     def fetch(self, spec: FetchSpec, cursor: Cursor | None = None) -> Iterator[Page]:
         """Pages of raw records changed since ``cursor`` (everything when None)."""
 
-    def push(self, spec: FetchSpec, records: list[Record]) -> Any:
-        """Send records to the source; only protocols that can write override this."""
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        """Create or update records in the target: one :class:`Sent` per item, in order.
+
+        A failure of one item is reported in its ``Sent.error``, never raised; items after a
+        transient failure (the target is down) are returned unattempted (``attempted=False``).
+        """
         raise UnsupportedOperation(f"The {self.protocol} connector cannot push records.")
 
     def close(self) -> None:
@@ -347,3 +410,24 @@ class HttpConnector(Connector):
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        """One request (or a few) per item; after a transient failure the rest wait for the next round."""
+        results: list[Sent] = []
+        down: TransientError | None = None
+        for item in items:
+            if down is not None:
+                results.append(Sent(item.ref, error=down, attempted=False))
+                continue
+            try:
+                results.append(self.send_one(spec, item))
+            except ConnectorError as exc:
+                remote, etag = getattr(exc, "remote", None), getattr(exc, "etag", None)
+                results.append(Sent(item.ref, etag=etag, status=exc.status, error=exc, remote=remote))
+                if isinstance(exc, TransientError):
+                    down = exc
+        return results
+
+    def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
+        """Create or update one record; raise a ConnectorError when the target refuses."""
+        raise UnsupportedOperation(f"The {self.protocol} connector cannot push records.")

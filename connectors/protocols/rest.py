@@ -21,24 +21,36 @@ Options (spec or connection): ``page_param``, ``page_size_param``, ``first_page`
 the first request, e.g. ``{"ordering": "updated_at"}``) and ``ordered`` (true when the API returns
 records in cursor order, letting the cursor advance after every page; otherwise it advances when
 the run is complete).
+
+Writing (``send``), configured by options: ``create_method`` (``POST``) to ``create_path`` (the
+resource); ``update_method`` (``PATCH`` with the changed fields only; ``PUT`` sends the whole
+record) to ``update_path`` (``<resource>/{key}``); ``body_path`` wraps the record (``data`` →
+``{"data": {…}}``) and the answer is read there too (``response_path`` when it differs); the key
+of a created record is read at the push target's key field, else from ``Location``. A record an
+unanswered create may have made is looked up with ``?<lookup_param>=<value>`` (``lookup_param``
+defaults to the lookup field). An ``ETag`` the API answers is sent back as ``If-Match``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
-from connectors.errors import ConfigurationError, PayloadError
+from connectors.errors import ConfigurationError, ConnectorError, PayloadError, PreconditionFailed
 from connectors.protocols.base import (
     CheckResult,
     Cursor,
     CursorTracker,
     FetchSpec,
     HttpConnector,
+    Outgoing,
     Page,
+    PushSpec,
     Record,
+    Sent,
     dig,
     format_timestamp,
 )
@@ -194,3 +206,61 @@ class RestConnector(HttpConnector):
             return f"{spec.resource} answered with {len(records)} record(s)", response.status_code
 
         return self.run_check(probe)
+
+    # --- writing -----------------------------------------------------------------------------
+    def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
+        if item.key is None and item.recover and spec.lookup_field and item.lookup_value is not None:
+            found = self._find(spec, item.lookup_value)
+            if found is not None:  # an earlier create did arrive: update what it made
+                item = replace(item, key=str(dig(found, spec.key_field)), changes=None)
+        if item.key is None:
+            method = str(self.option(spec, "create_method", "POST")).upper()
+            path = self.option(spec, "create_path", spec.resource)
+            response = self.http.request(method, path, json_body=self._wrap(spec, item.body), retries=0)
+            record = self._answer(spec, response)
+            key = dig(record, spec.key_field) if record else None
+            if key in (None, "") and response.headers.get("Location"):
+                key = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+            if key in (None, ""):
+                raise PayloadError("the API did not say the key of the record it created", raw=response.text)
+            etag = response.headers.get("ETag")
+            return Sent(item.ref, key=str(key), etag=etag, status=response.status_code, created=True)
+        method = str(self.option(spec, "update_method", "PATCH")).upper()
+        path = self.record_path(spec, item.key)
+        headers = {"If-Match": item.etag} if item.etag else None
+        body = item.body if method == "PUT" else item.patch
+        try:
+            response = self.http.request(method, path, json_body=self._wrap(spec, body), headers=headers, retries=0)
+        except ConnectorError as exc:
+            if exc.status != 412:
+                raise
+            reread = self.http.request("GET", path)
+            remote = self._answer(spec, reread)
+            message = "the record changed in the API since it was last written"
+            raise PreconditionFailed(message, url=exc.url, remote=remote, etag=reread.headers.get("ETag")) from exc
+        return Sent(item.ref, key=item.key, etag=response.headers.get("ETag"), status=response.status_code)
+
+    def record_path(self, spec: PushSpec, key: str) -> str:
+        template = self.option(spec, "update_path", spec.resource.rstrip("/") + "/{key}")
+        return template.replace("{key}", quote(str(key), safe=""))
+
+    def _wrap(self, spec: PushSpec, body: Record) -> Any:
+        wrapper = self.option(spec, "body_path")
+        return {wrapper: body} if wrapper else body
+
+    def _answer(self, spec: PushSpec, response: Any) -> Record:
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PayloadError("the answer is not JSON", raw=response.text, url=response.url) from exc
+        record = dig(body, self.option(spec, "response_path", self.option(spec, "body_path")))
+        return record if isinstance(record, dict) else {}
+
+    def _find(self, spec: PushSpec, value: Any) -> Record | None:
+        param = self.option(spec, "lookup_param", spec.lookup_field)
+        body, response = self.http.get_json(spec.resource, params={param: value})
+        records = find_records(body, self.option(spec, "lookup_record_path"), response.text, response.url)
+        matching = [r for r in records if str(dig(r, spec.lookup_field)) == str(value)]
+        return matching[0] if matching else None

@@ -10,29 +10,43 @@ Options: ``sort_by`` (``sortBy``, e.g. ``meta.lastModified``; when it is the cur
 cursor advances after every page, otherwise at the end of the run, as many servers cannot sort).
 The enterprise extension's attributes are reached by their full URN in dotted paths, e.g.
 ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.employeeNumber``.
+
+Writing (``send``, RFC 7644 §3.3 and §3.5): ``POST /Users`` creates (the key is the ``id`` the
+provider assigns), then updates are ``PATCH /Users/{id}`` with one ``replace`` operation per
+changed attribute (a complex attribute or extension schema carries only its changed
+sub-attributes; an emptied one is ``remove``d) or, with option ``update: put``, ``PUT`` of the
+whole resource. ``schemas`` lists the core schema plus every extension URN in the body (option
+``schemas`` overrides); ``meta.version`` / ``ETag`` goes back as ``If-Match``. A record an unanswered
+create may have made is found with ``filter=<lookup field> eq "<value>"`` (``externalId``, say).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from connectors.errors import PayloadError
+from connectors.errors import ConnectorError, PayloadError, PreconditionFailed
 from connectors.protocols.base import (
     CheckResult,
     Cursor,
     CursorTracker,
     FetchSpec,
     HttpConnector,
+    Outgoing,
     Page,
+    PushSpec,
     Record,
+    Sent,
     format_timestamp,
 )
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def scim_literal(value: Any) -> str:
@@ -110,3 +124,83 @@ class ScimConnector(HttpConnector):
             return f"{self._resource(spec)} holds {total} resource(s)", response.status_code
 
         return self.run_check(probe)
+
+    # --- writing -----------------------------------------------------------------------------
+    def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
+        resource = self._resource(spec)  # type: ignore[arg-type]
+        if item.key is None and item.recover and spec.lookup_field and item.lookup_value is not None:
+            found = self._find(resource, spec.lookup_field, item.lookup_value)
+            if found is not None:  # an earlier create did arrive: update what it made
+                item = replace(item, key=str(found["id"]), etag=self._etag(found, None), changes=None)
+        if item.key is None:
+            response = self.http.request(
+                "POST", resource, json_body=self._resource_body(spec, item.body), headers=self._headers(), retries=0
+            )
+            created = self._answer(response)
+            key = created.get(spec.key_field or "id") or created.get("id")
+            if key in (None, ""):
+                raise PayloadError("the provider did not answer the id of the resource it created", raw=response.text)
+            etag = self._etag(created, response)
+            return Sent(item.ref, key=str(key), etag=etag, status=response.status_code, created=True)
+        path = f"{resource}/{item.key}"
+        headers = self._headers(item.etag)
+        try:
+            if str(self.option(spec, "update", "patch")).lower() == "put":
+                body = {**self._resource_body(spec, item.body), "id": item.key}
+                response = self.http.request("PUT", path, json_body=body, headers=headers, retries=0)
+            else:
+                operations = patch_operations(item.patch)
+                body = {"schemas": [PATCH_OP], "Operations": operations}
+                response = self.http.request("PATCH", path, json_body=body, headers=headers, retries=0)
+        except ConnectorError as exc:
+            if exc.status != 412:
+                raise
+            reread = self.http.request("GET", path, headers=self._headers())
+            remote = self._answer(reread)
+            message = "the resource changed at the provider since it was last written"
+            raise PreconditionFailed(message, url=exc.url, remote=remote, etag=self._etag(remote, reread)) from exc
+        answered = self._answer(response)
+        return Sent(item.ref, key=item.key, etag=self._etag(answered, response), status=response.status_code)
+
+    def _resource_body(self, spec: PushSpec, body: Record) -> Record:
+        schemas = self.option(spec, "schemas") or [CORE_USER, *(k for k in body if k.startswith("urn:"))]
+        return {"schemas": list(schemas), **body}
+
+    @staticmethod
+    def _headers(etag: str | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/scim+json"}
+        if etag:
+            headers["If-Match"] = etag
+        return headers
+
+    @staticmethod
+    def _answer(response: Any) -> Record:
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PayloadError("the answer is not JSON", raw=response.text, url=response.url) from exc
+        return body if isinstance(body, dict) else {}
+
+    @staticmethod
+    def _etag(resource: Record, response: Any) -> str | None:
+        header = response.headers.get("ETag") if response is not None else None
+        return header or (resource.get("meta") or {}).get("version")
+
+    def _find(self, resource: str, attribute: str, value: Any) -> Record | None:
+        params = {"filter": f"{attribute} eq {scim_literal(value)}", "startIndex": 1, "count": 1}
+        body, response = self.http.get_json(resource, params=params)
+        records, _ = unpack_list_response(body, response.text, response.url)
+        return records[0] if records else None
+
+
+def patch_operations(changes: Record) -> list[dict[str, Any]]:
+    """RFC 7644 §3.5.2 operations for changed attributes: ``replace`` each, ``remove`` the emptied."""
+    operations: list[dict[str, Any]] = []
+    for name, value in changes.items():
+        if value is None or value == "" or value == []:
+            operations.append({"op": "remove", "path": name})
+        else:
+            operations.append({"op": "replace", "path": name, "value": value})
+    return operations

@@ -85,6 +85,8 @@ class BatchOutcome:
 class PullResult:
     run: SyncRun
     plan: DryRunPlan | None = None
+    batch: BatchOutcome | None = None
+    """What each record became (:func:`ingest_records` only: its one batch)."""
 
 
 # --- one batch: map ▸ ingest ▸ failure queue ----------------------------------------------------
@@ -136,8 +138,12 @@ def process_records(
     run: SyncRun | None = None,
     dry_run: bool = False,
     spec: FetchSpec | None = None,
+    user: Any = None,
 ) -> BatchOutcome:
-    """Map and ingest one batch and keep the failure queue in step; the caller owns the transaction."""
+    """Map and ingest one batch and keep the failure queue in step; the caller owns the transaction.
+
+    ``user``: the account a source posted with (the ingest endpoint), named in history; None for pulls.
+    """
     incoming, failed = map_records(mapper, records, spec)
     result = ingest_batch(
         source,
@@ -146,6 +152,7 @@ def process_records(
         dry_run=dry_run,
         auto_link_score=mapping.auto_link_score,
         reason=f"sync run #{run.pk}" if run is not None and run.pk else f"sync from {source.code}",
+        user=user,
     )
     payloads = {record.source_key: record.payload for record in incoming}
     outcome = BatchOutcome(result=result, failures=failed)
@@ -218,10 +225,18 @@ class _Pull:
     """The state of one running pull (one instance per run)."""
 
     def __init__(
-        self, source: SourceSystem, domain: str, run: SyncRun, state: SyncState, *, full: bool, dry_run: bool
+        self,
+        source: SourceSystem,
+        domain: str,
+        run: SyncRun,
+        state: SyncState,
+        *,
+        full: bool,
+        dry_run: bool,
+        user: Any = None,
     ) -> None:
         self.source, self.domain, self.run, self.state = source, domain, run, state
-        self.full, self.dry_run = full, dry_run
+        self.full, self.dry_run, self.user = full, dry_run, user
         self.plan = DryRunPlan() if dry_run else None
         self.seen: set[str] = set()
         self.page_failed = False
@@ -249,15 +264,17 @@ class _Pull:
                 self.page_failed = True
                 self.fetch_failure(exc)
 
-    def page(self, mapping: Mapping, mapper: Mapper, spec: FetchSpec, page: Page) -> None:
+    def page(self, mapping: Mapping, mapper: Mapper, spec: FetchSpec, page: Page) -> BatchOutcome:
         if self.dry_run:
-            outcome = process_records(self.source, self.domain, mapping, mapper, page.records, dry_run=True, spec=spec)
+            outcome = process_records(
+                self.source, self.domain, mapping, mapper, page.records, dry_run=True, spec=spec, user=self.user
+            )
             self.plan.add(outcome.result, outcome.failures)
             self.count(outcome, page)
         else:
             with transaction.atomic():
                 outcome = process_records(
-                    self.source, self.domain, mapping, mapper, page.records, run=self.run, spec=spec
+                    self.source, self.domain, mapping, mapper, page.records, run=self.run, spec=spec, user=self.user
                 )
                 if page.cursor is not None:
                     self.state.cursor = page.cursor.to_dict()
@@ -266,6 +283,7 @@ class _Pull:
                 self.run.save(update_fields=["pages", "cursor_after", *RUN_COUNTS])
         if self.full:
             self.seen.update(outcome.seen_keys)
+        return outcome
 
     def count(self, outcome: BatchOutcome, page: Page) -> None:
         for name, number in outcome.counts.items():
@@ -408,18 +426,22 @@ def ingest_records(
     *,
     trigger: str = SyncTrigger.INGEST,
     dry_run: bool = False,
+    user: Any = None,
 ) -> PullResult:
-    """Records a source pushes (the ingest endpoint, a file upload): the same map ▸ ingest, as one run."""
+    """Records a source pushes (the ingest endpoint, a file upload): the same map ▸ ingest, as one run.
+
+    ``user`` is the account that posted them (history names it); the result carries each record's outcome.
+    """
     source = _source(source)
     mapping = load_mapping(source, domain)
     mapper = mapping.mapper()
     run = SyncRun(source=source, domain=domain, trigger=trigger)
     if not dry_run:
         run.save()
-    job = _Pull(source, domain, run, SyncState(source=source, domain=domain), full=False, dry_run=dry_run)
+    job = _Pull(source, domain, run, SyncState(source=source, domain=domain), full=False, dry_run=dry_run, user=user)
     page = Page(records=list(records), cursor=None, last=True)
     try:
-        job.page(mapping, mapper, mapping.spec(), page)
+        outcome = job.page(mapping, mapper, mapping.spec(), page)
     except Exception as exc:
         job.fail(f"Stopped by an unexpected error ({type(exc).__name__}): {exc}")
         raise
@@ -427,4 +449,4 @@ def ingest_records(
     job.run.finished_at = timezone.now()
     if not dry_run:
         job.run.save(update_fields=["status", "finished_at"])
-    return PullResult(job.run, job.plan)
+    return PullResult(job.run, job.plan, outcome)

@@ -1,7 +1,9 @@
-"""``/api/v1/`` routes, one set per domain of the registry."""
+"""``/api/v1/`` routes: one set per domain of the registry, and the change feed."""
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from masterdata.api.changes import ChangeFeedView
 from masterdata.api.views import build_viewset
 from masterdata.registry import registry
 
@@ -13,4 +15,7 @@ def build_router() -> DefaultRouter:
     return router
 
 
-urlpatterns = build_router().urls
+urlpatterns = [
+    re_path(r"^changes/?$", ChangeFeedView.as_view(), name="changes"),
+    *build_router().urls,
+]

@@ -14,6 +14,7 @@ from .governance import (
     SurvivorshipStrategy,
     SuspectStatus,
 )
+from .merges import MergeRecord, MergeStatus
 from .org import OrgUnit, OrgUnitClosure, OrgUnitType
 from .sources import LinkStatus, SourceDomain, SourceKind, SourceLink, SourceSystem, SyncDirection
 
@@ -31,6 +32,8 @@ __all__ = [
     "LinkStatus",
     "Material",
     "MaterialType",
+    "MergeRecord",
+    "MergeStatus",
     "OrgUnit",
     "OrgUnitClosure",
     "OrgUnitGroupPermission",

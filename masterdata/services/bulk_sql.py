@@ -11,10 +11,10 @@ Other databases (SQLite in the quick start) use the ORM's bulk methods: same row
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 BATCH = 500
 
@@ -32,20 +32,21 @@ def insert(model: type[models.Model], objs: Sequence[models.Model], *, with_ids:
         model._base_manager.bulk_create(objs, batch_size=BATCH)
         return
     opts = model._meta
+    db = connections[DEFAULT_DB_ALIAS]
     if with_ids:
         missing = [obj for obj in objs if obj.pk is None]
         for obj, pk in zip(missing, _next_ids(model, len(missing)), strict=True):
             obj.pk = pk
     fields = [f for f in opts.concrete_fields if with_ids or not f.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    statement = f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+    columns = [(f, _converter(f, db)) for f in fields]
+    quote = db.ops.quote_name
+    statement = f"COPY {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    with db.cursor() as cursor, db.wrap_database_errors, cursor.cursor.copy(statement) as copy:
         for obj in objs:
-            copy.write_row([_value(f, f.pre_save(obj, add=True)) for f in fields])
+            copy.write_row([convert(f.pre_save(obj, add=True)) for f, convert in columns])
     for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
 
 
 def update(model: type[models.Model], objs: Sequence[models.Model], field_names: Sequence[str]) -> None:
@@ -56,9 +57,11 @@ def update(model: type[models.Model], objs: Sequence[models.Model], field_names:
         model._base_manager.bulk_update(objs, field_names, batch_size=BATCH)
         return
     opts = model._meta
+    db = connections[DEFAULT_DB_ALIAS]
     fields = [opts.pk, *(opts.get_field(name) for name in field_names)]
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
+    columns = [(f.attname, _converter(f, db)) for f in fields]
+    quote = db.ops.quote_name
+    row = "(" + ", ".join(f"%s::{f.db_type(db)}" for f in fields) + ")"
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
     aliases = ", ".join(quote(f.column) for f in fields)
     pk = quote(opts.pk.column)
@@ -68,8 +71,8 @@ def update(model: type[models.Model], objs: Sequence[models.Model], field_names:
             f"UPDATE {quote(opts.db_table)} AS t SET {assignments} "
             f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v({aliases}) WHERE t.{pk} = v.{pk}"
         )
-        params = [_value(f, getattr(obj, f.attname)) for obj in chunk for f in fields]
-        with connection.cursor() as cursor:
+        params = [convert(getattr(obj, attname)) for obj in chunk for attname, convert in columns]
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
 
 
@@ -85,9 +88,32 @@ def _next_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _value(f: models.Field, value: Any) -> Any:
-    if value is None:
-        return None
+#: Types psycopg adapts as they are once a model field has cleaned them (text, numbers, keys).
+PLAIN_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "FloatField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SlugField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
+def _converter(f: models.Field, db: Any) -> Callable[[Any], Any]:
+    """How a field's value goes to the database, chosen once per column rather than per value."""
     if isinstance(f, models.JSONField):
-        return json.dumps(value, cls=f.encoder)
-    return f.get_db_prep_save(value, connection)
+        encoder = f.encoder
+        return lambda value: None if value is None else json.dumps(value, cls=encoder)
+    if f.get_internal_type() in PLAIN_TYPES:
+        return lambda value: value
+    return lambda value: None if value is None else f.get_db_prep_save(value, db)

@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from masterdata.models import Conflict, ConflictStatus, GoldenRecord
+from masterdata.models import Conflict, ConflictReason, ConflictStatus, GoldenRecord
 from masterdata.registry import Domain, registry
 from masterdata.services import access, golden
 
@@ -154,6 +154,42 @@ class ConflictBook:
             for conflict in changed:
                 conflict.updated_at = now
             Conflict.objects.bulk_update(changed, ["candidates", "updated_at"], batch_size=500)
+
+
+def raise_two_way(record: GoldenRecord, field_name: str, source: Any, offered: Any, observed_at: Any) -> Conflict:
+    """The hub changed a field since it last pushed it to ``source``, and the source changed it too.
+
+    Neither side wins silently: the golden value stays, both values become candidates of an open
+    conflict (reason ``two_way_collision``), and pushes of the field to the source wait until a
+    steward decides. An open conflict on the field takes the source's value among its candidates.
+    """
+    domain = registry.for_model(type(record))
+    field = domain.model_class._meta.get_field(field_name)
+    current = getattr(record, field.attname)
+    if isinstance(field, models.ForeignKey) and current is not None:
+        current = field.related_model._base_manager.filter(pk=current).values_list("code", flat=True).first()
+    incumbent = (record.provenance or {}).get(field_name) or {}
+    theirs = candidate(source.code, to_json(offered), observed_at, 0)
+    with transaction.atomic():
+        conflict = (
+            Conflict.objects.select_for_update()
+            .filter(domain=domain.name, golden_id=record.pk, field=field_name, status=ConflictStatus.OPEN)
+            .first()
+        )
+        if conflict is not None:
+            others = [c for c in conflict.candidates if c["source"] != source.code]
+            conflict.candidates = [*others, theirs]
+            conflict.save(update_fields=["candidates", "updated_at"])
+            return conflict
+        return Conflict.objects.create(
+            domain=domain.name,
+            golden_id=record.pk,
+            field=field_name,
+            reason=ConflictReason.TWO_WAY_COLLISION,
+            golden_value=to_json(current),
+            candidates=[candidate(incumbent.get("source"), to_json(current), incumbent.get("at"), 0), theirs],
+            owner_org_id=access.org_unit_of(domain, record),
+        )
 
 
 # --- steward decisions --------------------------------------------------------------------------

@@ -116,6 +116,7 @@ def ingest_batch(
 class Item:
     """One incoming record on its way through the batch."""
 
+    position: int
     record: IncomingRecord
     outcome: RecordOutcome
     observed_at: datetime
@@ -213,8 +214,8 @@ class Batch:
     # --- 1. one record per source key, skip unchanged payloads -----------------------------------
     def _deduplicate(self, records: Sequence[IncomingRecord]) -> list[Item]:
         last: dict[str, Item] = {}
-        for record in records:
-            item = Item(record, RecordOutcome(record.source_key, UNCHANGED), self._observed_at(record))
+        for position, record in enumerate(records):
+            item = Item(position, record, RecordOutcome(record.source_key, UNCHANGED), self._observed_at(record))
             self.items.append(item)
             self.outcomes.append(item.outcome)
             last[record.source_key] = item
@@ -239,17 +240,26 @@ class Batch:
                 item.fail("validate", {"payload": [f"The payload cannot be stored as JSON: {exc}"]})
                 continue
             valid.append(item)
-        links = SourceLink.objects.filter(
+        # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
+        rows = SourceLink.objects.filter(
             source=self.source, domain=self.domain.name, source_key__in=[i.record.source_key for i in valid]
-        ).only("id", "source_key", "golden_id", "status", "payload_hash")  # not the stored payloads: they are replaced
-        by_key = {link.source_key: link for link in links} if valid else {}
+        ).values_list("source_key", "id", "golden_id", "status", "payload_hash")
+        by_key = {row[0]: row[1:] for row in rows} if valid else {}
         live = []
         for item in valid:
-            item.link = by_key.get(item.record.source_key)
-            if item.link and item.link.status == LinkStatus.ACTIVE and item.link.payload_hash == item.digest:
-                item.outcome.outcome, item.outcome.golden_id = SKIPPED, item.link.golden_id
-            else:
+            key = item.record.source_key
+            if key not in by_key:
                 live.append(item)
+                continue
+            pk, golden_id, status, digest = by_key[key]
+            if status == LinkStatus.ACTIVE and digest == item.digest:
+                item.outcome.outcome, item.outcome.golden_id = SKIPPED, golden_id
+                continue
+            item.link = SourceLink(
+                pk=pk, source=self.source, domain=self.domain.name, source_key=key, golden_id=golden_id, status=status
+            )
+            item.link._state.adding = False
+            live.append(item)
         return live
 
     # --- 2. validate -------------------------------------------------------------------------------
@@ -294,9 +304,11 @@ class Batch:
         for item, golden_id in wanted.items():
             record = records.get(golden_id)
             if record is None:
-                orphans.append(item)  # its link names a record that no longer exists: match it afresh
+                orphans.append(item)  # its link names a record that is gone (a broken merge chain): a new one
                 continue
-            target = targets.get(record.pk) or targets.setdefault(record.pk, Target(record, is_new=False))
+            target = targets.get(record.pk)
+            if target is None:
+                target = targets[record.pk] = Target(record, is_new=False)
             target.items.append(item)
             item.target = target
         new_targets = []
@@ -313,6 +325,8 @@ class Batch:
             item.target = target
             new_targets.append(target)
         ordered = sorted(targets.values(), key=lambda t: t.record.pk)
+        for target in ordered:
+            target.items.sort(key=lambda i: i.position)  # a source's later record wins over its earlier one
         return [*new_targets, *ordered]
 
     def _group_new(self, items: list[Item]) -> tuple[list[Item], dict[Item, list[Item]]]:

@@ -38,30 +38,23 @@ def plan_waves(batch: Batch, targets: list[Target]) -> None:
     the referring record (stage ``validate``).
     """
     key = batch.schema.fields[batch.domain.business_key].attname
-    new_by_code = {getattr(t.record, key): t for t in targets if t.is_new}
-    waves: dict[int, int | None] = {}  # id(target) → wave; None while being computed (cycle guard)
-
-    def wave_of(target: Target) -> int | None:
-        marker = id(target)
-        if marker in waves:
-            return waves[marker]
-        waves[marker] = None
-        deepest = -1
-        for attname, code in target.pending.items():
-            needed = new_by_code.get(code)
-            needed_wave = wave_of(needed) if needed is not None and not needed.failed else None
-            if needed_wave is None:
-                name = attname.removesuffix("_id")
-                target.fail("validate", {name: [f"The record with code {code!r} it refers to could not be created."]})
-                return None
-            deepest = max(deepest, needed_wave)
-        waves[marker] = deepest + 1
-        target.wave = deepest + 1
-        return target.wave
-
-    for target in targets:
-        if not target.failed:
-            wave_of(target)
+    new_by_code = {getattr(t.record, key): t for t in targets if t.is_new and not t.failed}
+    needs = {id(t): [new_by_code.get(code) for code in t.pending.values()] for t in targets}
+    placed: dict[int, int] = {}  # id(target) → wave
+    remaining = [t for t in targets if not t.failed]
+    while remaining:
+        ready = [t for t in remaining if all(n is not None and id(n) in placed for n in needs[id(t)])]
+        for target in ready:
+            target.wave = 1 + max((placed[id(n)] for n in needs[id(target)]), default=-1)
+            placed[id(target)] = target.wave
+        if not ready:
+            for target in remaining:  # a cycle, or a reference to a record that failed
+                references = zip(target.pending.items(), needs[id(target)], strict=True)
+                attname, code = next(ref for ref, n in references if n is None or id(n) not in placed)
+                message = f"The record with code {code!r} it refers to could not be created."
+                target.fail("validate", {attname.removesuffix("_id"): [message]})
+            return
+        remaining = [t for t in remaining if id(t) not in placed]
 
 
 def write(batch: Batch, targets: list[Target]) -> None:

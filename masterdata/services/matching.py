@@ -158,13 +158,14 @@ def fuzzy_candidates(
 ) -> dict[int, list[Candidate]]:
     """``{item: candidates scoring ≥ threshold, best first}`` among records of the same block.
 
-    One query for the whole batch. Records the source already links to are left out: a
-    source knows its own records apart, and duplicates inside one source are the duplicate
-    scan's business, not a reason to link a second source record to the same golden record.
+    Two queries for the whole batch: the names of the records in the batch's blocks, then the
+    other fuzzy fields of those whose name alone can still reach ``threshold``. Records the
+    source already links to are left out: a source knows its own records apart, and duplicates
+    inside one source are the duplicate scan's business, not a reason to link a second source
+    record to the same golden record.
     """
     fields = domain.fuzzy_fields
     first = fields[0]
-    prepared = {item: {name: normalise(values.get(name)) for name in fields} for item, values in offered.items()}
     prefixes = {item: stored_prefix(values.get(first)) for item, values in offered.items()}
     by_size: dict[int, set[str]] = defaultdict(set)
     for prefix in prefixes.values():
@@ -179,31 +180,54 @@ def fuzzy_candidates(
         annotations[f"_block{size}"] = Upper(Substr(first, 1, size))
         condition |= models.Q(**{f"_block{size}__in": values})
     linked = SourceLink.objects.filter(source=source, domain=domain.name, golden_id=models.OuterRef("pk"))
-    org = _org_column(domain)
     rows = (
         model._base_manager.exclude(status=GoldenStatus.MERGED)
         .annotate(**annotations)
         .filter(condition)
         .exclude(models.Exists(linked))
-        .values_list("pk", org, *fields)
+        .values_list("pk", _org_column(domain), first)
     )
-    blocks: dict[tuple[int, str], list[tuple[int, int | None, dict[str, str]]]] = defaultdict(list)
-    for pk, owner, *texts in rows:
-        prefix = stored_prefix(texts[0])
+    blocks: dict[tuple[int, str], tuple[list[int], list[int | None], list[str]]] = {}
+    for pk, owner, name in rows:
+        prefix = stored_prefix(name)
         if prefix is not None:
-            blocks[prefix].append(
-                (pk, owner, {name: normalise(text) for name, text in zip(fields, texts, strict=True)})
-            )
-    result: dict[int, list[Candidate]] = {}
+            ids, owners, names = blocks.setdefault(prefix, ([], [], []))
+            ids.append(pk)
+            owners.append(owner_of(domain, owner))
+            names.append(normalise(name))
+    prepared = {item: {first: normalise(values.get(first))} for item, values in offered.items()}
+    cutoff = first_field_cutoff(fields, threshold)
+    hits: dict[int, list[tuple[int, int | None, str]]] = {}
     for item, prefix in prefixes.items():
+        if prefix not in blocks or not prepared[item][first]:
+            continue
+        ids, owners, names = blocks[prefix]
+        found = process.extract(
+            prepared[item][first], names, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None
+        )
+        if found:
+            hits[item] = [(ids[index], owners[index], name) for name, _, index in found]
+    others = _other_fields(domain, {pk for found in hits.values() for pk, _, _ in found})
+    result: dict[int, list[Candidate]] = {}
+    for item, found in hits.items():
+        mine = {**prepared[item], **{name: normalise(offered[item].get(name)) for name in fields[1:]}}
         scored = []
-        for pk, owner, other in blocks.get(prefix, ()) if prefix else ():
-            score, reasons = similarity(prepared[item], other, fields)
+        for pk, owner, name in found:
+            score, reasons = similarity(mine, {first: name, **others.get(pk, {})}, fields)
             if score >= threshold:
-                scored.append(Candidate(pk, score, {"fuzzy": reasons}, owner_of(domain, owner)))
+                scored.append(Candidate(pk, score, {"fuzzy": reasons}, owner))
         if scored:
             result[item] = sorted(scored, key=lambda c: (-c.score, c.golden_id))
     return result
+
+
+def _other_fields(domain: Domain, ids: set[int]) -> dict[int, dict[str, str]]:
+    """The normalised fuzzy fields after the first of records ``ids`` (one query)."""
+    rest = domain.fuzzy_fields[1:]
+    if not rest or not ids:
+        return {}
+    rows = domain.model_class._base_manager.filter(pk__in=ids).values_list("pk", *rest)
+    return {pk: {name: normalise(text) for name, text in zip(rest, texts, strict=True)} for pk, *texts in rows}
 
 
 def _org_column(domain: Domain) -> str:

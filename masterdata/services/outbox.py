@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from masterdata.models import ChangeEvent, ChangeKind, GoldenRecord, GoldenStatus, SourceSystem
 from masterdata.registry import registry
+from masterdata.services import bulk_sql
 
 #: Columns that change with every version or only steer the hub; an event does not list them.
 NOT_ANNOUNCED = frozenset({"id", "version", "created_at", "updated_at", "provenance"})
@@ -68,8 +69,9 @@ def build(
     )
 
 
-def write(events: list[ChangeEvent]) -> list[ChangeEvent]:
-    return ChangeEvent.objects.bulk_create(events, batch_size=1000) if events else []
+def write(events: list[ChangeEvent]) -> None:
+    """Insert events in bulk (a batch writes one per changed record)."""
+    bulk_sql.insert(ChangeEvent, events, with_ids=False)
 
 
 def record_change(record: GoldenRecord, kind: str, changed: Iterable[str], ctx: Any) -> ChangeEvent:

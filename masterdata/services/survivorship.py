@@ -14,9 +14,11 @@ the field's provenance) and the value a source offers (the *challenger*):
 * ``steward_only``: sources never write the field.
 
 Whatever the strategy: a source always updates a value it supplied itself (under ``trust``
-and ``most_recent``), an empty golden field takes any value, an empty value never erases what
-another source supplied, and the business key belongs to the source that set it. Steward
-locks are checked by the caller before asking (a locked field is never offered here).
+and ``most_recent``), an empty golden field takes any value, and an empty value never erases
+what another source supplied. The business key is set when the record is created; afterwards
+only a system of record named for it by a rule changes it (sources' own keys live on their
+links; merged records keep sending theirs). Steward locks are checked by the caller before
+asking (a locked field is never offered here).
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ class RuleBook:
         if strategy == SurvivorshipStrategy.STEWARD_ONLY:
             return Decision(KEEP, strategy)
         is_sor = strategy == SurvivorshipStrategy.SYSTEM_OF_RECORD and source_code == system_of_record
-        if field_name == self.domain.business_key and not current_empty and owner != source_code and not is_sor:
-            return Decision(KEEP, strategy)  # another source's key lives on its link, not in the record
+        if field_name == self.domain.business_key and not current_empty and not is_sor:
+            return Decision(KEEP, strategy)  # set on creation; other keys of the record live on its links
         if offered_empty and not current_empty and owner != source_code:
             return Decision(KEEP, strategy)
         if current_empty or incumbent is None:

@@ -1,8 +1,12 @@
-"""The demo group as plain data: every golden record, its references and its source links.
+"""The demo group as plain data: every golden record, its references and its records in the sources.
 
 Pure and deterministic: the same seed gives the same plan, byte for byte, on every machine
-(dates are fixed, randomness comes from one seeded generator). Writing the plan to the
-database is :mod:`masterdata.services.demo.writer`'s job.
+(dates are fixed, randomness comes from one seeded generator). ``values`` are what the golden
+record should end up holding; each :class:`LinkPlan` is the record as its source system holds
+it — an SAP-style ERP extract (text columns), the seed's CRM JSON, SCIM users of the HR suite.
+``rejects`` are a few records the sources hold wrongly, for the failure queue. The org tree is
+written by :mod:`masterdata.services.demo.writer`; the source records are written out as files
+(:mod:`masterdata.services.demo.drops`) and pulled through the pipeline.
 """
 
 from __future__ import annotations
@@ -17,10 +21,19 @@ from typing import Any
 from django.utils.text import slugify
 from faker import Faker
 
-from masterdata.models import MaterialType, OrgUnitType
+from masterdata.models import OrgUnitType
 
 from . import catalog
 from .catalog import COMPANIES, Company
+from .payloads import (
+    ENTERPRISE,
+    HR_EXTENSION,
+    SAP_MATERIAL_TYPES,
+    crm_customer_payload,
+    erp_customer_payload,
+    moved,
+    purchasing_org,
+)
 
 DEFAULT_SEED = 20250630
 TODAY = date(2025, 6, 30)  # the demo's "now": fixed so that a rerun months later changes nothing
@@ -44,12 +57,32 @@ class RecordPlan:
     links: list[LinkPlan] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Reject:
+    """A record a source holds wrongly, and why the hub will refuse it."""
+
+    source: str
+    domain: str
+    payload: dict[str, Any]
+    position: int  # where it sits among the source's records of the domain
+    why: str
+
+
 @dataclass
 class DemoPlan:
     records: dict[str, list[RecordPlan]]  # domain -> records, in writing order
+    rejects: list[Reject] = field(default_factory=list)
 
     def count(self, domain: str) -> int:
         return len(self.records[domain])
+
+    def source_records(self, source: str, domain: str) -> list[dict[str, Any]]:
+        """What ``source`` holds for ``domain``, in its order, the rejects among them."""
+        payloads = [link.payload for r in self.records[domain] for link in r.links if link.source == source]
+        for reject in self.rejects:
+            if (reject.source, reject.domain) == (source, domain):
+                payloads.insert(reject.position, reject.payload)
+        return payloads
 
 
 def hr_key(employee_code: str) -> str:
@@ -167,7 +200,7 @@ class _Builder:
     def org_units(self) -> list[RecordPlan]:
         records = []
 
-        def add(code: str, name: str, unit_type: str, parent: str | None, valid_from: date, erp: Company | None):
+        def add(code: str, name: str, unit_type: str, parent: str | None, valid_from: date):
             index = len(records) + 1
             refs = {"parent": ("org_unit", parent)} if parent else {}
             hr_payload = {
@@ -176,29 +209,27 @@ class _Builder:
                 "name": name,
                 "type": unit_type,
                 "parentId": org_hr_key(parent_index[parent]) if parent else None,
+                "parentCode": parent,
                 "effectiveDate": valid_from.isoformat(),
+                "managerId": None,
             }
             links = [LinkPlan("hr", org_hr_key(index), hr_payload)]
-            if erp is not None:
-                currency = catalog.COUNTRIES[erp.country][1]
-                payload = {"BUKRS": erp.erp_company_code, "BUTXT": name, "LAND1": erp.country, "WAERS": currency}
-                links.append(LinkPlan("erp", erp.erp_company_code, payload))
             values = {"name": name, "unit_type": unit_type, "valid_from": valid_from}
             records.append(RecordPlan("org_unit", code, values, "hr", refs, links))
             parent_index[code] = index
 
         parent_index: dict[str, int] = {}
-        add(catalog.GROUP_CODE, catalog.GROUP_NAME, OrgUnitType.GROUP, None, date(2004, 1, 1), None)
+        add(catalog.GROUP_CODE, catalog.GROUP_NAME, OrgUnitType.GROUP, None, date(2004, 1, 1))
         for company in COMPANIES:
             founded = date(2004 + self.rng.randint(0, 8), 1, 1)
-            add(company.code, company.name, OrgUnitType.COMPANY, catalog.GROUP_CODE, founded, company)
+            add(company.code, company.name, OrgUnitType.COMPANY, catalog.GROUP_CODE, founded)
             for key, names in catalog.DEPARTMENTS.items():
                 dept = f"{company.code}-{key}"
-                add(dept, names[company.lang], OrgUnitType.DEPARTMENT, company.code, founded, None)
+                add(dept, names[company.lang], OrgUnitType.DEPARTMENT, company.code, founded)
                 if key in catalog.COST_CENTRES:
                     number, cc_names = catalog.COST_CENTRES[key]
                     name = f"{number} {cc_names[company.lang]}"
-                    add(f"{dept}-CC{number}", name, OrgUnitType.COST_CENTRE, dept, founded, None)
+                    add(f"{dept}-CC{number}", name, OrgUnitType.COST_CENTRE, dept, founded)
         return records
 
     # --- employees ----------------------------------------------------------------------------
@@ -255,24 +286,28 @@ class _Builder:
             "hire_date": hire,
             "leave_date": leave,
             "national_id": self.national_id(company, birth),
-            "status": "inactive" if leave else "active",
         }
         refs = {"org_unit": ("org_unit", unit)}
         if manager:
             refs["manager"] = ("employee", manager)
         payload = {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, HR_EXTENSION],
             "id": hr_key(code),
             "userName": email,
             "displayName": name,
             "title": title,
             "active": leave is None,
             "emails": [{"value": email, "type": "work", "primary": True}],
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            ENTERPRISE: {
                 "employeeNumber": code,
                 "organization": company.name,
                 "department": unit,
                 "manager": {"value": hr_key(manager)} if manager else None,
+            },
+            HR_EXTENSION: {
+                "hireDate": hire.isoformat(),
+                "terminationDate": leave.isoformat() if leave else None,
+                "nationalId": values["national_id"],
             },
         }
         return RecordPlan("employee", code, values, "hr", refs, [LinkPlan("hr", hr_key(code), payload)])
@@ -304,20 +339,20 @@ class _Builder:
                     "phone": firm["phone"],
                     "email": self.unique_email("purchasing", firm["domain"]),
                     "last_transaction_date": last_sale - timedelta(days=400) if inactive else last_sale,
-                    "status": "inactive" if inactive else "active",
                     "attributes": {"industry": self.rng.choice(catalog.CUSTOMER_INDUSTRIES)},
                 }
                 owner = f"{company.code}-SALES" if self.rng.random() < 0.8 else company.code
-                kunnr = f"{100000 + n:010d}"
-                links = [LinkPlan("erp", kunnr, erp_customer_payload(kunnr, company, values))]
+                code = f"CUS-{n:06d}"  # the ERP numbers customers externally: its number is the hub's code
+                links = [LinkPlan("erp", code, erp_customer_payload(code, company, owner, values, inactive))]
                 if self.rng.random() < 0.6:
-                    crm_id = "0015g" + "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(13))
-                    crm = crm_account_payload(crm_id, f"CUS-{n:06d}", values, self.rng.choice(catalog.CRM_SEGMENTS))
+                    crm = crm_customer_payload(code, values)
                     if self.rng.random() < 0.08:  # the CRM heard of a newer switchboard number first
-                        crm["Phone"] = self.phone(country)
-                    links.append(LinkPlan("crm", crm_id, crm))
+                        crm["phone"] = self.phone(country)
+                    if n % 29 == 0:  # the sales rep typed the new address; the ERP still has the old one
+                        crm["address"] = moved(values["address"])
+                    links.append(LinkPlan("crm", code, crm))
                 refs = {"owner_org": ("org_unit", owner)}
-                records.append(RecordPlan("customer", f"CUS-{n:06d}", values, "erp", refs, links))
+                records.append(RecordPlan("customer", code, values, "erp", refs, links))
         return records
 
     def suppliers(self) -> list[RecordPlan]:
@@ -340,26 +375,26 @@ class _Builder:
                     "contact_phone": firm["phone"],
                     "bank_account": bank,
                     "payment_terms": self.weighted(catalog.PAYMENT_TERMS)[0],
-                    "status": "inactive" if self.rng.random() < 0.03 else "active",
                 }
-                lifnr = f"{300000 + n:010d}"
+                blocked = self.rng.random() < 0.03
+                owner = f"{company.code}-PROC" if self.rng.random() < 0.85 else company.code
+                code = f"SUP-{n:06d}"
                 payload = {
-                    "LIFNR": lifnr,
+                    "LIFNR": code,
                     "BUKRS": company.erp_company_code,
+                    "EKORG": purchasing_org(company) if owner.endswith("-PROC") else "",
                     "NAME1": values["name"],
                     "LAND1": country,
                     "STCD1": values["tax_id"],
                     "STRAS": values["address"],
                     "TELF1": values["contact_phone"],
                     "SMTP_ADDR": values["contact_email"],
+                    "IBAN": values["bank_account"],
                     "ZTERM": values["payment_terms"],
-                    "SPERR": values["status"] == "inactive",
+                    "SPERR": "X" if blocked else "",
                 }
-                owner = f"{company.code}-PROC" if self.rng.random() < 0.85 else company.code
                 refs = {"owner_org": ("org_unit", owner)}
-                records.append(
-                    RecordPlan("supplier", f"SUP-{n:06d}", values, "erp", refs, [LinkPlan("erp", lifnr, payload)])
-                )
+                records.append(RecordPlan("supplier", code, values, "erp", refs, [LinkPlan("erp", code, payload)]))
         return records
 
     # --- materials ----------------------------------------------------------------------------
@@ -386,20 +421,21 @@ class _Builder:
                     "unit_of_measure": unit,
                     "category": category,
                     "material_type": material_type,
-                    "status": "inactive" if self.rng.random() < 0.03 else "active",
                     "attributes": attributes,
                 }
-                matnr = f"{int(code[3:]) + _MATNR_BASE[material_type]:018d}"
+                deleted = self.rng.random() < 0.03
                 payload = {
-                    "Product": matnr,
-                    "ProductType": _SAP_MATERIAL_TYPES[material_type],
-                    "ProductDescription": name,
-                    "BaseUnit": unit,
-                    "ProductGroup": category.upper()[:9],
-                    "SizeOrDimensionText": spec,
-                    "IsMarkedForDeletion": values["status"] == "inactive",
+                    "MATNR": code,
+                    "MTART": SAP_MATERIAL_TYPES[material_type],
+                    "MAKTX": name,
+                    "MEINS": unit,
+                    "MATKL": category,
+                    "GROES": spec,
+                    "STAWN": hs_code or "",
+                    "BRGEW": str(attributes.get("gross_weight_kg", "")),
+                    "LVORM": "X" if deleted else "",
                 }
-                records.append(RecordPlan("material", code, values, "erp", {}, [LinkPlan("erp", matnr, payload)]))
+                records.append(RecordPlan("material", code, values, "erp", {}, [LinkPlan("erp", code, payload)]))
             if len(seen) < count:
                 raise RuntimeError(f"the {material_type} templates cannot make {count} distinct materials")
         return records
@@ -425,51 +461,37 @@ class _Builder:
         }
 
 
-_MATNR_BASE = {t: i * 1_000_000 for i, t in enumerate(MaterialType)}
-_SAP_MATERIAL_TYPES = {
-    MaterialType.RAW: "ROH",
-    MaterialType.SEMI_FINISHED: "HALB",
-    MaterialType.FINISHED: "FERT",
-    MaterialType.TRADING: "HAWA",
-    MaterialType.SPARE_PART: "ERSA",
-    MaterialType.SERVICE: "DIEN",
-    MaterialType.PACKAGING: "VERP",
-}
+def rejects(records: dict[str, list[RecordPlan]]) -> list[Reject]:
+    """A handful of records the sources hold wrongly: each fails in the pipeline, for a steward to act on."""
+    customer = next(r for r in records["customer"] if len(r.links) == 1)  # one the CRM does not know yet
+    erp_row = records["customer"][1].links[0].payload
+    material = records["material"][0].links[0].payload
+    user = records["employee"][-1].links[0].payload
+    return [
+        Reject("erp", "customer", {**erp_row, "KUNNR": "CUS-900001", "KLIMK": "1.2O0.000"}, 7,
+               "credit limit typed with the letter O"),
+        Reject("erp", "customer", {**erp_row, "KUNNR": "CUS-900002", "LAND1": "Deutschland"}, 40,
+               "country written out instead of its ISO code"),
+        Reject("erp", "customer", {**erp_row, "KUNNR": "", "NAME1": "Neukunde ohne Nummer"}, 90,
+               "a row without a customer number"),
+        Reject("erp", "material", {**material, "MATNR": "RM-999001", "MTART": "ZROH"}, 12,
+               "a material type the mapping does not know"),
+        Reject("hr", "employee", _person(user, "99999001", {HR_EXTENSION: {"hireDate": "31.02.2019"}}), 20,
+               "a hire date that is no date"),
+        Reject("hr", "employee", _person(user, "99999002", {ENTERPRISE: {"department": "MER-XX-OPS"}}), 60,
+               "a department that is no org unit"),
+        Reject("crm", "customer", {**crm_customer_payload(customer.code, customer.values), "email": "einkauf(at)firma"},
+               25, "an e-mail address that is none"),
+    ]  # fmt: skip
 
 
-def erp_customer_payload(kunnr: str, company: Company, values: dict[str, Any]) -> dict[str, Any]:
-    """An ERP customer master (SAP-style field names) as the OData service would return it."""
-    return {
-        "KUNNR": kunnr,
-        "BUKRS": company.erp_company_code,
-        "NAME1": values["name"],
-        "LAND1": values["country"],
-        "STCD1": values["tax_id"],
-        "STRAS": values["address"],
-        "TELF1": values["phone"],
-        "SMTP_ADDR": values["email"],
-        "CTLPC": values["credit_rating"],
-        "KLIMK": str(values["credit_limit"]),
-        "WAERS": values["currency"],
-        "LAST_INVOICE": values["last_transaction_date"].isoformat(),
-        "LOEVM": values["status"] == "inactive",
-    }
-
-
-def crm_account_payload(crm_id: str, code: str, values: dict[str, Any], segment: str) -> dict[str, Any]:
-    """A CRM account as its REST API returns it."""
-    return {
-        "Id": crm_id,
-        "AccountNumber": code,
-        "Name": values["name"],
-        "BillingCountryCode": values["country"],
-        "BillingStreet": values["address"],
-        "Phone": values["phone"],
-        "Email__c": values["email"],
-        "Industry": values["attributes"]["industry"].title(),
-        "Segment__c": segment,
-        "IsDeleted": False,
-    }
+def _person(template: dict[str, Any], number: str, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    user = {**template, "id": hr_key(number), "userName": f"{number}@{catalog.EMAIL_DOMAIN}", "emails": []}
+    user[ENTERPRISE] = {**template[ENTERPRISE], "employeeNumber": number, "manager": None}
+    user[HR_EXTENSION] = dict(template[HR_EXTENSION])
+    for extension, values in changes.items():
+        user[extension] = {**user[extension], **values}
+    return user
 
 
 # --- identifiers with real check digits ------------------------------------------------------
@@ -505,18 +527,15 @@ def build(seed: int = DEFAULT_SEED) -> DemoPlan:
     org_units = builder.org_units()
     org_codes = {r.code for r in org_units}
     employees = builder.employees(org_codes)
-    for unit in org_units:
+    for unit in org_units:  # managers come with the HR system's org units, once the employees exist
         manager = builder.heads.get(unit.code)
         if manager:
-            unit.refs["manager"] = ("employee", manager)
             unit.links[0].payload["managerId"] = hr_key(manager)
-    return DemoPlan(
-        records={
-            "org_unit": org_units,
-            "employee": employees,
-            "customer": builder.customers(),
-            "supplier": builder.suppliers(),
-            "material": builder.materials(),
-        }
-    )
-
+    records = {
+        "org_unit": org_units,
+        "employee": employees,
+        "customer": builder.customers(),
+        "supplier": builder.suppliers(),
+        "material": builder.materials(),
+    }
+    return DemoPlan(records=records, rejects=rejects(records))

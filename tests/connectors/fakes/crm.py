@@ -12,12 +12,20 @@
 ``updated_since`` (ISO 8601) returns records changed at or after it; ``ordering=updated_at``
 sorts by (updated_at, id), else records come by id. ``max_page_size`` caps the page size
 silently, as many APIs do.
+
+Writes, as a typical JSON API takes them: ``POST /api/customers`` creates (the CRM assigns the
+``id``) and answers the record with ``Location`` and ``ETag``; ``GET``/``PUT``/``PATCH
+/api/customers/<id>`` read, replace or change one, honouring ``If-Match`` (412 when stale).
+``?code=`` (any of ``filter_fields``) narrows a list. Every write stamps ``updated_at`` and is
+recorded in ``writes`` as (operation, id, body).
 """
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+import itertools
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.connectors.fakes import data
@@ -58,15 +66,82 @@ class CrmFake(FakeServer):
         self.style = style
         self.max_page_size = max_page_size
         self.absolute_links = absolute_links
+        self.filter_fields = ("code",)
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.versions: dict[str, int] = {}
+        self._ids = itertools.count(1)
 
     def route(self, request: FakeRequest) -> FakeResponse:
-        if request.path.rstrip("/") != "/api/customers" or request.method != "GET":
+        path = request.path.rstrip("/")
+        if path.startswith("/api/customers/"):
+            return self._one(request, path.removeprefix("/api/customers/"))
+        if path != "/api/customers":
             return FakeResponse.json({"error": "not_found"}, 404)
+        if request.method == "POST":
+            return self._create(request)
+        if request.method != "GET":
+            return FakeResponse.json({"error": "method_not_allowed"}, 405)
         rows = self._select(request)
         return getattr(self, f"_{self.style}")(request, rows)
 
+    # --- writes ----------------------------------------------------------------------------------
+    def etag(self, record_id: str) -> str:
+        return f'"{self.versions.setdefault(record_id, 1)}"'
+
+    def find(self, record_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.records if str(r.get("id")) == record_id), None)
+
+    def _create(self, request: FakeRequest) -> FakeResponse:
+        body = self._json(request)
+        record = {**body, "id": f"crm-{next(self._ids):05d}", "updated_at": datetime.now(UTC)}
+        self.records.append(record)
+        self.writes.append(("create", record["id"], body))
+        location = f"{self.url}/api/customers/{record['id']}"
+        return FakeResponse.json(record, 201, Location=location, ETag=self.etag(record["id"]))
+
+    def _one(self, request: FakeRequest, record_id: str) -> FakeResponse:
+        record = self.find(record_id)
+        if record is None:
+            return FakeResponse.json({"error": "not_found"}, 404)
+        if request.method == "GET":
+            return FakeResponse.json(record, ETag=self.etag(record_id))
+        if request.method not in ("PUT", "PATCH"):
+            return FakeResponse.json({"error": "method_not_allowed"}, 405)
+        expected = request.headers.get("If-Match")
+        if expected and expected != self.etag(record_id):
+            return FakeResponse.json({"error": "precondition_failed", "status": 412}, 412)
+        body = self._json(request)
+        if request.method == "PUT":
+            for name in [n for n in record if n != "id"]:
+                del record[name]
+        record.update({k: v for k, v in body.items() if k != "id"})
+        record["updated_at"] = datetime.now(UTC)
+        self.versions[record_id] = self.versions.get(record_id, 1) + 1
+        self.writes.append(("update", record_id, body))
+        return FakeResponse.json(record, ETag=self.etag(record_id))
+
+    def change_remotely(self, record_id: str, **changes: Any) -> None:
+        """A CRM user edits a record (its ETag moves on)."""
+        record = self.find(record_id)
+        assert record is not None
+        record.update(changes, updated_at=datetime.now(UTC))
+        self.versions[record_id] = self.versions.get(record_id, 1) + 1
+
+    @staticmethod
+    def _json(request: FakeRequest) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            raise BadRequest("malformed JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        return body
+
     def _select(self, request: FakeRequest) -> list[dict[str, Any]]:
         rows = self.records
+        for name in self.filter_fields:
+            if request.arg(name) is not None:
+                rows = [r for r in rows if str(r.get(name)) == request.arg(name)]
         since = request.arg("updated_since")
         if since:
             try:

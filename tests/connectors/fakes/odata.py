@@ -10,11 +10,20 @@
   set, ``/Date(ms)/`` for Edm.DateTime and ``/Date(ms+0000)/`` for Edm.DateTimeOffset,
   ``__metadata`` and ``__deferred`` navigation, ``$expand``; CSRF tokens (``x-csrf-token: Fetch``)
   guard POST, which creates a record.
+
+Both take writes as their services do: ``POST <set>`` creates (a key the body lacks is assigned,
+one the set already has is refused with 409) and answers the entity with its ETag (v4
+``@odata.etag`` and the ``ETag`` header, v2 ``__metadata.etag``; v4 ``Prefer: return=minimal``
+answers 204 with ``OData-EntityId``); ``GET <set>(<key>)`` reads one; ``PATCH`` (v2 also ``MERGE``,
+tunnelled or not) changes the properties given and ``PUT`` replaces them, both honouring
+``If-Match`` (412 on a stale ETag). Every write is recorded in ``writes`` as (operation, key, body).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -44,6 +53,16 @@ class EntitySet:
         return names
 
 
+_ENTITY_PATH = re.compile(r"^([A-Za-z_][\w]*)\((.+)\)$")
+
+
+def key_of_literal(literal: str) -> str:
+    """``'10'`` / ``10`` / ``BusinessPartner='10'`` / ``guid'…'`` → the key as text."""
+    value = literal.split("=", 1)[1] if "=" in literal and not literal.startswith("'") else literal
+    value = value.removeprefix("guid")
+    return value[1:-1].replace("''", "'") if value.startswith("'") and value.endswith("'") else value
+
+
 class ODataFake(FakeServer, ABC):
     version = 4
     realm = "SAP NetWeaver Application Server"
@@ -66,6 +85,9 @@ class ODataFake(FakeServer, ABC):
         self.server_page_size = server_page_size
         self.next_link = next_link
         self.context = context
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.etags: dict[tuple[str, str], int] = {}
+        self._numbers = itertools.count(9_000_001)
 
     def entity_set(self, name: str) -> EntitySet:
         return self.sets[name]
@@ -80,10 +102,92 @@ class ODataFake(FakeServer, ABC):
             if request.method == "POST":
                 return self.create(request, self.sets[relative])
             return self.collection(request, self.sets[relative])
+        match = _ENTITY_PATH.match(relative)
+        if match and match.group(1) in self.sets:
+            return self.entity(request, self.sets[match.group(1)], key_of_literal(match.group(2)))
         return FakeResponse.json(self.error_body(404, f"Resource not found for segment '{relative}'"), 404)
 
+    # --- writes ----------------------------------------------------------------------------------
+    def etag(self, entity_set: EntitySet, key: str) -> str:
+        return f'W/"{self.etags.setdefault((entity_set.name, key), 1)}"'
+
+    def find(self, entity_set: EntitySet, key: str) -> dict[str, Any] | None:
+        return next((r for r in entity_set.records if str(r.get(entity_set.key)) == key), None)
+
+    def write_allowed(self, request: FakeRequest) -> FakeResponse | None:
+        """None when the write may go on (v2: a valid CSRF token and session)."""
+        return None
+
     def create(self, request: FakeRequest, entity_set: EntitySet) -> FakeResponse:
-        return FakeResponse.json(self.error_body(405, "method not allowed"), 405)
+        refused = self.write_allowed(request)
+        if refused is not None:
+            return refused
+        received = self._body(request)
+        record = dict(received)
+        key = record.get(entity_set.key)
+        if key in (None, ""):
+            key = next(str(n) for n in self._numbers if self.find(entity_set, str(n)) is None)
+            record[entity_set.key] = key
+        if self.find(entity_set, str(key)) is not None:
+            return FakeResponse.json(self.error_body(409, f"Entity with key {key} already exists"), 409)
+        self._touch(entity_set, record)
+        entity_set.records.append(record)
+        self.writes.append(("create", str(key), received))
+        return self.answer_entity(request, entity_set, record, 201)
+
+    def entity(self, request: FakeRequest, entity_set: EntitySet, key: str) -> FakeResponse:
+        record = self.find(entity_set, key)
+        if record is None:
+            return FakeResponse.json(self.error_body(404, f"Entity {key} not found"), 404)
+        method = request.headers.get("X-HTTP-Method", request.method).upper()
+        if method == "GET":
+            return self.answer_entity(request, entity_set, record, 200)
+        if method not in ("PATCH", "MERGE", "PUT"):
+            return FakeResponse.json(self.error_body(405, "method not allowed"), 405)
+        refused = self.write_allowed(request)
+        if refused is not None:
+            return refused
+        expected = request.headers.get("If-Match")
+        if expected and expected != "*" and expected != self.etag(entity_set, key):
+            return FakeResponse.json(self.error_body(412, "Precondition failed: the ETag is stale"), 412)
+        changes = self._body(request)
+        if method == "PUT":
+            for name in [n for n in record if n != entity_set.key]:
+                del record[name]
+        record.update({name: value for name, value in changes.items() if name != entity_set.key})
+        self._touch(entity_set, record)
+        self.etags[(entity_set.name, key)] = self.etags.get((entity_set.name, key), 1) + 1
+        self.writes.append(("update", key, changes))
+        response = FakeResponse(204, b"", {"ETag": self.etag(entity_set, key)})
+        return response
+
+    def change_remotely(self, set_name: str, key: str, **changes: Any) -> None:
+        """Someone changes a record in the system itself (its ETag moves on)."""
+        entity_set = self.sets[set_name]
+        record = self.find(entity_set, key)
+        assert record is not None
+        record.update(changes)
+        self._touch(entity_set, record)
+        self.etags[(set_name, key)] = self.etags.get((set_name, key), 1) + 1
+
+    @staticmethod
+    def _body(request: FakeRequest) -> dict[str, Any]:
+        try:
+            record = json.loads(request.body)
+        except ValueError:
+            raise BadRequest("Malformed JSON body") from None
+        if not isinstance(record, dict):
+            raise BadRequest("The body must be an entity")
+        return record
+
+    @staticmethod
+    def _touch(entity_set: EntitySet, record: dict[str, Any]) -> None:
+        if "LastChangeDateTime" in entity_set.known():
+            record["LastChangeDateTime"] = datetime.now(UTC)
+
+    @abstractmethod
+    def answer_entity(self, request: FakeRequest, entity_set: EntitySet, record: dict, status: int) -> FakeResponse:
+        """One entity in the version's format, with its ETag."""
 
     def collection(self, request: FakeRequest, entity_set: EntitySet) -> FakeResponse:
         predicate = parse_filter(request.arg("$filter"), self.version, entity_set.types)
@@ -199,6 +303,17 @@ class ODataV4Fake(ODataFake):
     def error_body(self, status: int, message: str) -> Any:
         return {"error": {"code": str(status), "message": message}}
 
+    def answer_entity(self, request: FakeRequest, entity_set: EntitySet, record: dict, status: int) -> FakeResponse:
+        key = str(record.get(entity_set.key))
+        etag = self.etag(entity_set, key)
+        location = f"{self.base_url}/{entity_set.name}('{key}')"
+        headers = {"OData-Version": "4.0", "ETag": etag, "OData-EntityId": location, "Location": location}
+        if status == 201 and "return=minimal" in (request.headers.get("Prefer") or ""):
+            return FakeResponse(204, b"", headers)
+        item = {"@odata.context": f"{self.base_url}/$metadata#{entity_set.name}/$entity", "@odata.etag": etag}
+        item.update(self.serialise(entity_set, record, [], set()))
+        return FakeResponse.json(item, status, content_type=self.content_type, **headers)
+
 
 def ms_date(value: datetime, *, offset: bool) -> str:
     milliseconds = int(value.astimezone(UTC).timestamp() * 1000)
@@ -211,7 +326,12 @@ class ODataV2Fake(ODataFake):
     realm = "SAP NetWeaver Application Server"
 
     def __init__(
-        self, records: list[dict[str, Any]] | None = None, *, entity_sets: list[EntitySet] | None = None, **kwargs: Any
+        self,
+        records: list[dict[str, Any]] | None = None,
+        *,
+        entity_sets: list[EntitySet] | None = None,
+        assign_keys: bool = False,
+        **kwargs: Any,
     ) -> None:
         product = EntitySet(
             "A_Product",
@@ -223,6 +343,7 @@ class ODataV2Fake(ODataFake):
         )
         super().__init__(entity_sets or [product], **kwargs)
         self.csrf_tokens: set[str] = set()
+        self.assign_keys = assign_keys
 
     @staticmethod
     def business_partner_set(records: list[dict[str, Any]]) -> EntitySet:
@@ -251,21 +372,30 @@ class ODataV2Fake(ODataFake):
             return FakeResponse.text(atom, content_type="application/atom+xml;type=feed")
         return super().collection(request, entity_set)
 
-    def create(self, request: FakeRequest, entity_set: EntitySet) -> FakeResponse:
+    def write_allowed(self, request: FakeRequest) -> FakeResponse | None:
         token = request.headers.get("x-csrf-token")
         cookie = request.headers.get("Cookie") or ""
         if token not in self.csrf_tokens or "SAP_SESSIONID_FAK_100=" not in cookie:
             response = FakeResponse.text("CSRF token validation failed", 403, "text/plain")
             response.headers["x-csrf-token"] = "Required"
             return response
-        try:
-            record = json.loads(request.body)
-        except ValueError:
-            raise BadRequest("Malformed JSON body") from None
-        if not isinstance(record, dict) or entity_set.key not in record:
-            raise BadRequest(f"Key property {entity_set.key} missing")
-        entity_set.records.append(record)
-        return FakeResponse.json({"d": self.serialise(entity_set, record, [], set())}, 201)
+        return None
+
+    def create(self, request: FakeRequest, entity_set: EntitySet) -> FakeResponse:
+        if self.write_allowed(request) is None:
+            try:
+                record = json.loads(request.body)
+            except ValueError:
+                raise BadRequest("Malformed JSON body") from None
+            if not isinstance(record, dict) or (entity_set.key not in record and not self.assign_keys):
+                raise BadRequest(f"Key property {entity_set.key} missing")
+        return super().create(request, entity_set)
+
+    def answer_entity(self, request: FakeRequest, entity_set: EntitySet, record: dict, status: int) -> FakeResponse:
+        item = self.serialise(entity_set, record, [], set())
+        etag = self.etag(entity_set, str(record.get(entity_set.key)))
+        item["__metadata"]["etag"] = etag
+        return FakeResponse.json({"d": item}, status, ETag=etag)
 
     def serialise(self, entity_set: EntitySet, record: dict[str, Any], select: list[str], expand: set[str]) -> dict:
         uri = f"{self.base_url}/{entity_set.name}('{record.get(entity_set.key)}')"

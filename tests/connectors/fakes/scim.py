@@ -7,14 +7,22 @@
 names case-insensitive, extension attributes by full URN with ``:``); ``sortBy``/``sortOrder``
 when ``sort_supported``. ``GET /scim/v2/ServiceProviderConfig`` and ``/Users/{id}`` too. Every
 response is ``application/scim+json``; errors use the SCIM Error schema.
+
+Writes (RFC 7644 §3.3, §3.5): ``POST /Users`` creates (the provider assigns ``id``; a taken
+``userName`` is a 409 ``uniqueness`` error), ``PUT /Users/{id}`` replaces, ``PATCH /Users/{id}``
+applies a PatchOp's ``add``/``replace``/``remove`` operations (paths: ``attr``, ``attr.sub``,
+``urn:…:User:attr``, a whole extension URN; no path: the value's attributes). Each write moves
+``meta.version`` (``W/"n"``, also the ``ETag`` header) and ``meta.lastModified``; ``If-Match`` with an
+older version is refused with 412. Writes are recorded in ``writes`` as (operation, id, body).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.connectors.fakes import data
@@ -23,6 +31,7 @@ from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, F
 SCIM_JSON = "application/scim+json"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _FILTER_RE = re.compile(r'\s*(?:(?P<paren>[()])|(?P<string>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+))')
 DATE_ATTRIBUTES = {"meta.lastmodified", "meta.created"}
 OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -155,19 +164,85 @@ class ScimFake(FakeServer):
         self.users = users if users is not None else data.scim_users(30)
         self.max_results = max_results
         self.sort_supported = sort_supported
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self._ids = itertools.count(1)
 
     def route(self, request: FakeRequest) -> FakeResponse:
         relative = request.path.removeprefix(self.root_path).strip("/")
         if relative == "ServiceProviderConfig":
             return self._json(self.service_provider_config())
         if relative == "Users":
-            return self._list(request)
+            return self._create(request) if request.method == "POST" else self._list(request)
         if relative.startswith("Users/"):
             user = next((u for u in self.users if u["id"] == relative[6:]), None)
             if user is None:
                 return self._json(self.error_body(404, "Resource not found"), 404)
-            return self._json(self._out(user))
+            if request.method in ("PUT", "PATCH"):
+                return self._write(request, user)
+            return self._resource_response(user)
         return self._json(self.error_body(404, "Endpoint not found"), 404)
+
+    # --- writes ----------------------------------------------------------------------------------
+    def _resource_response(self, user: dict[str, Any], status: int = 200) -> FakeResponse:
+        response = self._json(self._out(user), status)
+        response.headers["ETag"] = user["meta"]["version"]
+        return response
+
+    def _stamp(self, user: dict[str, Any], *, new: bool = False) -> None:
+        meta = user.setdefault("meta", {"resourceType": "User"})
+        now = datetime.now(UTC)
+        if new:
+            meta["created"] = now
+        meta["lastModified"] = now
+        number = int(str(meta.get("version", 'W/"0"')).strip('W/"') or 0) + 1
+        meta["version"] = f'W/"{number}"'
+
+    def _create(self, request: FakeRequest) -> FakeResponse:
+        body = self._body(request)
+        if any(u.get("userName") == body.get("userName") for u in self.users if body.get("userName")):
+            error = self.error_body(409, "userName is already taken")
+            error["scimType"] = "uniqueness"
+            return self._json(error, 409)
+        user = {k: v for k, v in body.items() if k != "meta"}
+        user["id"] = f"scim-{next(self._ids):05d}"
+        self._stamp(user, new=True)
+        self.users.append(user)
+        self.writes.append(("create", user["id"], body))
+        return self._resource_response(user, 201)
+
+    def _write(self, request: FakeRequest, user: dict[str, Any]) -> FakeResponse:
+        expected = request.headers.get("If-Match")
+        if expected and expected != "*" and expected != user["meta"]["version"]:
+            return self._json(self.error_body(412, "Failed to update: the resource changed"), 412)
+        body = self._body(request)
+        if request.method == "PUT":
+            kept = {"id": user["id"], "meta": user["meta"]}
+            user.clear()
+            user.update(kept, **{k: v for k, v in body.items() if k not in ("id", "meta")})
+        else:
+            if PATCH_OP not in body.get("schemas", []) or not isinstance(body.get("Operations"), list):
+                raise BadRequest("invalidSyntax: not a PatchOp")
+            for operation in body["Operations"]:
+                apply_operation(user, operation)
+        self._stamp(user)
+        self.writes.append(("update", user["id"], body))
+        return self._resource_response(user)
+
+    def change_remotely(self, user_id: str, **changes: Any) -> None:
+        """An administrator edits a user at the provider (its version moves on)."""
+        user = next(u for u in self.users if u["id"] == user_id)
+        user.update(changes)
+        self._stamp(user)
+
+    @staticmethod
+    def _body(request: FakeRequest) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise BadRequest("invalidSyntax: malformed JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("invalidSyntax: the body must be an object")
+        return body
 
     def _list(self, request: FakeRequest) -> FakeResponse:
         users = self.users
@@ -211,12 +286,12 @@ class ScimFake(FakeServer):
     def service_provider_config(self) -> dict[str, Any]:
         return {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "patch": {"supported": False},
+            "patch": {"supported": True},
             "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
             "filter": {"supported": True, "maxResults": self.max_results},
             "changePassword": {"supported": False},
             "sort": {"supported": self.sort_supported},
-            "etag": {"supported": False},
+            "etag": {"supported": True},
             "authenticationSchemes": [
                 {
                     "type": "oauthbearertoken",
@@ -231,3 +306,43 @@ class ScimFake(FakeServer):
         if message.startswith(("invalidFilter", "invalidValue")):
             body["scimType"] = message.split(":", 1)[0]
         return body
+
+
+def apply_operation(resource: dict[str, Any], operation: dict[str, Any]) -> None:
+    """One PatchOp operation (RFC 7644 §3.5.2) on a resource; BadRequest when it is not one."""
+    op = str(operation.get("op", "")).lower()
+    path = operation.get("path")
+    value = operation.get("value")
+    if op not in ("add", "replace", "remove"):
+        raise BadRequest(f"invalidSyntax: unknown op {op!r}")
+    if path is None:
+        if op == "remove" or not isinstance(value, dict):
+            raise BadRequest("noTarget: an operation without a path needs an object value")
+        for name, item in value.items():
+            apply_operation(resource, {"op": op, "path": name, "value": item})
+        return
+    container, name = _target(resource, path)
+    if op == "remove":
+        container.pop(name, None)
+    elif isinstance(value, dict) and isinstance(container.get(name), dict):
+        container[name].update(value)  # a complex attribute: the sub-attributes given are replaced
+    else:
+        container[name] = value
+
+
+def _target(resource: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    if path.startswith("urn:"):
+        schema = next((key for key in resource if key.startswith("urn:") and path.startswith(key + ":")), None)
+        if schema is None:
+            prefix, _, attr = path.rpartition(":")
+            if not attr[:1].islower():
+                return resource, path  # the whole extension schema
+            schema = prefix
+        return _target(resource.setdefault(schema, {}), path[len(schema) + 1 :])
+    head, _, rest = path.partition(".")
+    if rest:
+        child = resource.setdefault(head, {})
+        if not isinstance(child, dict):
+            raise BadRequest(f"invalidPath: {head} is not complex")
+        return child, rest
+    return resource, head

@@ -4,13 +4,17 @@ A fake is a :class:`FakeServer` subclass that implements :meth:`FakeServer.route
 context manager (or ``start()``/``stop()``); ``base_url`` is the service root a connection points
 at. Every request is recorded in ``requests``. Faults are queued with :meth:`FakeServer.inject`
 (status, body, headers, delay; for ``times`` matching requests, after letting ``after`` pass) and
-the helpers :meth:`fail`, :meth:`malformed`, :meth:`slow`.
+the helpers :meth:`fail`, :meth:`malformed`, :meth:`slow`. Faults that strike *after* the fake
+has done the work — the nastiest for a writer, who cannot know whether it arrived — are
+:meth:`hang_after` (the answer comes later than the client waits) and :meth:`cut_after` (the
+connection closes halfway through the answer).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +51,8 @@ class FakeResponse:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    cut: bool = False
+    """Send the headers and half the body, then close the connection."""
 
     @classmethod
     def json(cls, data: Any, status: int = 200, *, content_type: str = "application/json", **headers: str):
@@ -83,9 +89,16 @@ class Fault:
     after: int = 0
     path: str | None = None
     """Only requests whose path contains this."""
+    method: str | None = None
+    """Only requests of this method."""
+    after_processing: bool = False
+    """Do the work first, then spoil the answer (``delay`` it, or ``cut`` it)."""
+    cut: bool = False
 
     def matches(self, request: FakeRequest) -> bool:
-        return self.path is None or self.path in request.path
+        return (self.path is None or self.path in request.path) and (
+            self.method is None or self.method == request.method
+        )
 
 
 class TokenIssuer:
@@ -170,15 +183,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.client_address[1],
         )
         response = self.server.fake.dispatch(request)
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if response.cut:
+                self.wfile.write(response.body[: len(response.body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif self.command != "HEAD":
+                self.wfile.write(response.body)
+        except OSError:
+            self.close_connection = True  # the client gave up waiting (a hang it timed out on)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_MERGE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         return None
@@ -252,6 +273,14 @@ class FakeServer:
     def slow(self, delay: float, **kwargs: Any) -> Fault:
         return self.inject(None, delay=delay, **kwargs)
 
+    def hang_after(self, delay: float, **kwargs: Any) -> Fault:
+        """The request is carried out, but its answer comes ``delay`` seconds late."""
+        return self.inject(None, delay=delay, after_processing=True, **kwargs)
+
+    def cut_after(self, **kwargs: Any) -> Fault:
+        """The request is carried out, then the connection closes halfway through the answer."""
+        return self.inject(None, after_processing=True, cut=True, **kwargs)
+
     def _take_fault(self, request: FakeRequest) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -271,12 +300,21 @@ class FakeServer:
         with self._lock:
             self.requests.append(request)
         fault = self._take_fault(request)
+        if fault is not None and fault.after_processing:
+            response = self._answer(request)
+            if fault.delay:
+                time.sleep(fault.delay)
+            response.cut = fault.cut
+            return response
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status is not None:
                 body = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
                 return FakeResponse(fault.status, body, dict(fault.headers))
+        return self._answer(request)
+
+    def _answer(self, request: FakeRequest) -> FakeResponse:
         if self.needs_auth(request):
             denied = self.auth.check(request)
             if denied:

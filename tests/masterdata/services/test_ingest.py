@@ -247,7 +247,8 @@ def orm_writes(monkeypatch):
 
 def test_without_copy_the_same_records_history_links_and_events_are_written(orm_writes, erp, customer_domain, org):
     created = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha", owner_org="A")], reason="r")
-    updated = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha 2", owner_org="A")], reason="r")
+    changed = incoming("K1", code="C-1", name="Alpha 2", owner_org="A")
+    updated = ingest_batch(erp, customer_domain, [changed], reason="r")
 
     assert (created.outcomes[0].outcome, updated.outcomes[0].outcome) == ("created", "updated")
     record = Customer.objects.get()
@@ -267,7 +268,47 @@ def test_history_rows_are_the_same_with_and_without_copy(erp, customer_domain, m
 
     skip = {"history_id", "history_date", "id", "code", "created_at", "updated_at", "provenance"}
     one, two = (
-        {k: v for k, v in row.items() if k not in skip}
-        for row in Customer.history.order_by("history_id").values()
+        {k: v for k, v in row.items() if k not in skip} for row in Customer.history.order_by("history_id").values()
     )
     assert one == two
+
+
+# --- who, merged records, vanished links --------------------------------------------------------
+def test_the_user_of_a_batch_is_recorded_in_history_provenance_and_events(erp, customer_domain, superuser):
+    result = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="A")], user=superuser)
+
+    record = Customer.objects.get(pk=result.outcomes[0].golden_id)
+    assert record.history.get().history_user == superuser
+    assert record.provenance["name"]["user"] == "admin"
+    assert ChangeEvent.objects.get().user == superuser
+
+
+def test_a_link_to_a_merged_record_leads_to_its_survivor(erp, customer_domain):
+    ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="A"), incoming("K2", code="C-2", name="B")])
+    merged, survivor = Customer.objects.get(code="C-1"), Customer.objects.get(code="C-2")
+    Customer.objects.filter(pk=merged.pk).update(status="merged", merged_into=survivor)
+
+    result = ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="A", phone="42")])
+
+    assert result.outcomes[0].golden_id == survivor.pk
+    assert Customer.objects.get(pk=survivor.pk).phone == "42"
+    assert Customer.objects.get(pk=merged.pk).phone == ""
+    assert SourceLink.objects.get(source_key="K1").golden_id == survivor.pk
+
+
+def test_a_vanished_link_becomes_active_again_when_the_source_sends_the_record(erp, customer_domain):
+    batch = [incoming("K1", code="C-1", name="A")]
+    ingest_batch(erp, customer_domain, batch)
+    SourceLink.objects.update(status="vanished")
+
+    result = ingest_batch(erp, customer_domain, batch)
+
+    assert result.outcomes[0].outcome == "unchanged"
+    assert SourceLink.objects.get().status == "active"
+
+
+def test_an_empty_batch_writes_nothing_and_counts_zero(erp, customer_domain):
+    result = ingest_batch(erp, customer_domain, [])
+
+    assert result.outcomes == []
+    assert set(result.counts.values()) == {0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from masterdata.models import ChangeEvent, Customer, Employee, OrgUnit, OrgUnitClosure, SourceLink
+from masterdata.models import ChangeEvent, Customer, Employee, OrgUnit, OrgUnitClosure, SourceLink, SurvivorshipRule
 from masterdata.registry import registry
 from masterdata.services.ingest import ingest_batch
 
@@ -118,11 +118,12 @@ def test_a_failed_record_is_processed_again_once_fixed(erp, customer_domain):
 
 
 def test_a_code_another_record_has_fails_the_record(erp, customer_domain):
+    SurvivorshipRule.objects.create(domain="customer", field="code", strategy="system_of_record", system_of_record=erp)
     ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha"), incoming("K2", code="C-2", name="B")])
 
     result = ingest_batch(erp, customer_domain, [incoming("K2", code="C-1", name="B")])
 
-    # the ERP set C-2 itself, so it may change it, but not to a code another record holds
+    # the ERP is the system of record of codes, so it may change one, but not to a code another record holds
     (outcome,) = result.outcomes
     assert (outcome.outcome, outcome.stage, list(outcome.errors)) == ("failed", "validate", ["code"])
 
@@ -192,3 +193,21 @@ def test_an_existing_employee_may_report_to_a_manager_created_in_the_same_batch(
 
     assert [o.outcome for o in result.outcomes] == ["updated", "created"]
     assert Employee.objects.get(code="E-2").manager.code == "E-1"
+
+
+def test_a_record_referring_to_a_failed_record_of_the_batch_fails_too(erp):
+    take_part(erp, "org_unit", 90)
+
+    result = ingest_batch(
+        erp,
+        registry.get("org_unit"),
+        [
+            incoming("U1", code="X", name="X" * 300),
+            incoming("U2", code="Y", name="Y", parent="X"),
+            incoming("U3", code="Z", name="Z", parent="Y"),
+        ],
+    )
+
+    assert [o.outcome for o in result.outcomes] == ["failed", "failed", "failed"]
+    assert list(result.outcomes[2].errors) == ["parent"]
+    assert not OrgUnit.objects.filter(code__in=["X", "Y", "Z"]).exists()

@@ -244,3 +244,13 @@ def test_trust_applies_to_other_domains_through_their_participation(erp):
     take_part(erp, "supplier", 40)
 
     assert erp.domains.get(domain="supplier").trust_for("name") == 40
+
+
+def test_the_business_key_is_set_on_creation_and_changed_only_by_its_system_of_record(via_erp, erp):
+    unchanged = via_erp(erp, code="C-1-NEW", name="Alpha", phone="111", email="a@erp.example")
+    assert (unchanged.outcome, customer().code) == ("unchanged", "C-1")
+
+    rule("code", "system_of_record", erp)
+    renamed = via_erp(erp, code="C-1-NEW", name="Alpha", phone="112", email="a@erp.example")
+
+    assert renamed.changed_fields == ["code", "phone"]

@@ -1,0 +1,1 @@
+"""The connectors' HTTP API: the real-time ingest endpoint."""

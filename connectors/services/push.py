@@ -1,0 +1,492 @@
+"""Push delivery: pending deliveries of a target become pushes of the records' current state.
+
+One worker at a time sends for a target (a lease, :mod:`connectors.services.leases`). Each
+round takes the records whose pending deliveries are all due (a record in backoff keeps its
+new changes waiting with it), oldest first, and sends each record once, in its current state:
+several pending versions coalesce into one push, and versions can never overtake each other.
+
+What is sent: the fields of the push map (:mod:`connectors.services.outbound`), minus fields
+held by an open two-way collision with this target; to a record the target already has, only
+what differs from what it is known to hold (``SourceLink.source_values``). Nothing differs: the
+deliveries are done without a request. A create stores the key the target answers on a new
+source link, so every later push updates that record.
+
+Failures follow :mod:`connectors.services.retry`: transient ones wait with backoff (all the
+record's pending deliveries together), permanent ones and exhausted retries park the record's
+deliveries as dead letters in the failure queue (``SyncFailure``, direction outbound), where a
+retry — single or bulk — sends the then current state. A 412 (the target changed the record
+since our ETag) reads the record again: fields both sides changed become a two-way collision
+conflict and are held; the rest go out with the fresh ETag.
+
+Every function takes ``now`` so that tests drive retries with a clock of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from connectors.errors import PreconditionFailed
+from connectors.models import (
+    Delivery,
+    DeliveryStatus,
+    DeliveryTrigger,
+    FailureClass,
+    FailureDirection,
+    FailureStage,
+    FailureStatus,
+    PushTarget,
+    SyncFailure,
+)
+from connectors.protocols import Outgoing, PushSpec, Sent, get_connector
+from connectors.protocols.base import dig
+from connectors.services import leases
+from connectors.services.mapping import MappingError
+from connectors.services.outbound import PushMapper, changed_part, flatten
+from connectors.services.retry import RetryPolicy, Verdict, classify
+from masterdata.models import Conflict, ConflictReason, ConflictStatus, LinkStatus, SourceLink
+from masterdata.observability.metrics import count_pushed
+from masterdata.registry import registry
+from masterdata.services import conflicts as conflict_service
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 50
+
+
+@dataclass
+class PushReport:
+    """What one :func:`deliver_due` call did (counts of records, not of deliveries)."""
+
+    pushed: int = 0
+    unchanged: int = 0
+    retrying: int = 0
+    dead: int = 0
+    waiting: int = 0
+    busy: bool = False
+    paused: bool = False
+    collisions: list[tuple[int, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "collisions"} | {"collisions": len(self.collisions)}
+
+
+def deliver_due(
+    target: PushTarget | int, *, now: datetime | None = None, golden_ids: list[int] | None = None
+) -> PushReport:
+    """Send what is due for ``target`` (only ``golden_ids`` when given) until nothing is left."""
+    target = target if isinstance(target, PushTarget) else PushTarget.objects.select_related("source").get(pk=target)
+    report = PushReport()
+    if target.paused or not target.source.is_active:
+        report.paused = True
+        return report
+    connection = getattr(target.source, "connection", None)
+    timeout = connection.timeout_seconds if connection is not None else 30.0
+    lease = leases.Leased(PushTarget, target.pk, leases.lease_seconds(timeout))
+    if not lease.acquire():
+        report.busy = True
+        return report
+    try:
+        with _Round.connector_for(target) as connector:
+            for _ in range(MAX_ROUNDS):
+                clock = now or timezone.now()
+                due = _due(target, clock, golden_ids, target.batch_size)
+                if not due:
+                    break
+                stop = _Round(target, connector, clock, report).run(due)
+                if stop or not lease.refresh():
+                    break
+    finally:
+        lease.release()
+    report.waiting = _pending(target).values("golden_id").distinct().count()
+    return report
+
+
+def _pending(target: PushTarget):
+    return Delivery.objects.filter(target=target, status=DeliveryStatus.PENDING)
+
+
+def _due(target: PushTarget, now: datetime, golden_ids: list[int] | None, limit: int) -> list[int]:
+    """Records whose every pending delivery is due, the longest waiting first."""
+    pending = _pending(target)
+    if golden_ids is not None:
+        pending = pending.filter(golden_id__in=golden_ids)
+    rows = (
+        pending.values("golden_id")
+        .annotate(due=Max("next_attempt_at"))
+        .filter(due__lte=now)
+        .order_by("due", "golden_id")[:limit]
+    )
+    return [row["golden_id"] for row in rows]
+
+
+class _Round:
+    """One batch of records sent to one target."""
+
+    def __init__(self, target: PushTarget, connector: Any, now: datetime, report: PushReport) -> None:
+        self.target, self.connector, self.now, self.report = target, connector, now, report
+        self.domain = registry.get(target.domain)
+        self.policy = RetryPolicy.from_settings(target.max_attempts)
+        # Without a lookup field, a key the hub assigns itself (mapped into the key field) finds a lost create.
+        self.spec = PushSpec(
+            resource=target.resource,
+            key_field=target.key_field,
+            lookup_field=target.lookup_field or target.key_field,
+            options=target.options or {},
+        )
+
+    @staticmethod
+    def connector_for(target: PushTarget) -> Any:
+        connection = getattr(target.source, "connection", None)
+        if connection is None:
+            return _NoConnector(target)
+        return get_connector(connection)
+
+    def run(self, golden_ids: list[int]) -> bool:
+        """Send one round; True when the target failed transiently (stop for now)."""
+        deliveries = list(_pending(self.target).filter(golden_id__in=golden_ids).order_by("id"))
+        self.claimed = {gid: max(d.id for d in deliveries if d.golden_id == gid) for gid in golden_ids}
+        self.attempts = defaultdict(int)
+        for delivery in deliveries:
+            self.attempts[delivery.golden_id] = max(self.attempts[delivery.golden_id], delivery.attempts)
+        records = {r.pk: r for r in self.domain.model_class._base_manager.filter(pk__in=golden_ids)}
+        self.links = self._links(golden_ids)
+        held = held_fields(self.target, golden_ids)
+        try:
+            self.mapper = PushMapper(self.target.domain, self.target.field_map)
+        except MappingError as exc:
+            for gid in golden_ids:
+                self._failed(gid, exc, Verdict(FailureClass.CONFIGURATION, retry=False), None)
+            return True
+        values = self.mapper.golden_values(records.values())
+        items: list[Outgoing] = []
+        self.sent_values: dict[int, dict[str, Any]] = {}
+        self.versions = {gid: record.version for gid, record in records.items()}
+        for gid in golden_ids:
+            if gid not in records:
+                self._failed(gid, MappingError("the golden record no longer exists"), _BAD, None)
+                continue
+            item = self._outgoing(gid, values[gid], held.get(gid, set()))
+            if item is not None:
+                items.append(item)
+        results = self.connector.send(self.spec, items) if items else []
+        stop = False
+        for item, sent in zip(items, results, strict=True):
+            stop |= self._conclude(item, sent)
+        return stop
+
+    # --- building what to send ------------------------------------------------------------------
+    def _links(self, golden_ids: list[int]) -> dict[int, SourceLink]:
+        links = SourceLink.objects.filter(
+            source_id=self.target.source_id,
+            domain=self.target.domain,
+            golden_id__in=golden_ids,
+            status=LinkStatus.ACTIVE,
+        ).order_by("golden_id", "-updated_at", "-id")
+        found: dict[int, SourceLink] = {}
+        for link in links:
+            found.setdefault(link.golden_id, link)
+        return found
+
+    def _outgoing(self, gid: int, values: dict[str, Any], held: set[str]) -> Outgoing | None:
+        values = {name: value for name, value in values.items() if name not in held}
+        try:
+            body = self.mapper.body(values)
+        except MappingError as exc:
+            self._failed(gid, exc, _BAD, None)
+            return None
+        link = self.links.get(gid)
+        changes = None
+        if link is not None and link.source_values:
+            known = {k: v for k, v in link.source_values.items() if k not in held}
+            try:
+                changes = changed_part(body, self.mapper.body(known))
+            except MappingError:
+                changes = None  # what it holds cannot be rendered: send everything
+            if not changes:
+                self.report.unchanged += 1
+                self._done(gid, link, None, values)
+                return None
+        self.sent_values[gid] = values
+        return Outgoing(
+            ref=gid,
+            body=body,
+            changes=changes,
+            key=link.source_key if link is not None else None,
+            etag=(link.source_etag or None) if link is not None else None,
+            lookup_value=dig(body, self.spec.lookup_field),
+            recover=self.attempts[gid] > 0,
+        )
+
+    # --- outcomes ---------------------------------------------------------------------------------
+    def _conclude(self, item: Outgoing, sent: Sent) -> bool:
+        gid = item.ref
+        if sent.ok:
+            self.report.pushed += 1
+            self._done(gid, self.links.get(gid), sent, self.sent_values[gid])
+            count_pushed(self.target.source.code, self.target.domain)
+            return False
+        if not sent.attempted:
+            return True
+        if isinstance(sent.error, PreconditionFailed):
+            self._collide(item, sent)
+            return False
+        verdict = classify(sent.error)
+        self._failed(gid, sent.error, verdict, item.body)
+        return verdict.retry
+
+    def _done(self, gid: int, link: SourceLink | None, sent: Sent | None, values: dict[str, Any]) -> None:
+        """The target holds the record's current state: deliveries done, link and failure queue updated."""
+        version = self.versions[gid]
+        with transaction.atomic():
+            _pending_or_dead(self.target, gid, self.claimed[gid]).update(
+                status=DeliveryStatus.DELIVERED,
+                delivered_at=self.now,
+                delivered_version=version,
+                last_attempt_at=self.now if sent else None,
+                response_code=sent.status if sent else None,
+                last_error="",
+                classification="",
+            )
+            self._remember(gid, link, sent, values, version)
+            SyncFailure.objects.filter(
+                direction=FailureDirection.OUTBOUND, push_target=self.target, golden_id=gid, status=FailureStatus.OPEN
+            ).update(status=FailureStatus.RESOLVED, closed_at=self.now, note=f"version {version} was delivered")
+
+    def _remember(
+        self, gid: int, link: SourceLink | None, sent: Sent | None, values: dict[str, Any], version: int
+    ) -> None:
+        """What the target now holds, on the link (created with the key a create answered)."""
+        if link is None and sent is not None and sent.key:
+            link, _ = SourceLink.objects.get_or_create(
+                source_id=self.target.source_id,
+                domain=self.target.domain,
+                source_key=sent.key,
+                defaults={"golden_id": gid, "last_seen_at": self.now},
+            )
+        if link is None:
+            return
+        known = {**(link.source_values or {}), **values}
+        etag = sent.etag if sent is not None else link.source_etag
+        SourceLink.objects.filter(pk=link.pk).update(
+            golden_id=gid, source_values=known, source_etag=etag or "", last_pushed_version=version,
+            status=LinkStatus.ACTIVE, updated_at=timezone.now(),
+        )  # fmt: skip
+
+    def _failed(self, gid: int, error: Exception, verdict: Verdict, payload: Any) -> None:
+        attempts = self.attempts[gid] + 1
+        retry_at = self.policy.next_attempt(attempts, self.now, verdict.retry_after) if verdict.retry else None
+        status_code = getattr(error, "status", None)
+        fields = {
+            "attempts": attempts,
+            "last_attempt_at": self.now,
+            "last_error": str(error)[:2000],
+            "response_code": status_code,
+            "classification": verdict.classification,
+        }
+        with transaction.atomic():
+            deliveries = _pending_or_dead(self.target, gid, self.claimed.get(gid))
+            if retry_at is not None:
+                self.report.retrying += 1
+                deliveries.update(status=DeliveryStatus.PENDING, next_attempt_at=retry_at, **fields)
+                return
+            self.report.dead += 1
+            deliveries.update(status=DeliveryStatus.DEAD, **fields)
+            park(self.target, gid, error, verdict.classification, payload, self.links.get(gid), attempts, self.now)
+
+    def _collide(self, item: Outgoing, sent: Sent) -> None:
+        """412: fields both sides changed become two-way collisions (held); the rest go out again now."""
+        gid = item.ref
+        link = self.links.get(gid)
+        remote = flatten(sent.remote or {})
+        known = flatten(self.mapper.body(link.source_values or {})) if link is not None else {}
+        both = set()
+        for path, value in flatten(item.patch).items():
+            theirs = remote.get(path)
+            if path in remote and theirs != known.get(path) and theirs != value:
+                both |= self.mapper.golden_of(path)
+        record = self.domain.model_class._base_manager.get(pk=gid)
+        for name in sorted(both):
+            theirs_value = next((remote[p] for p in remote if name in self.mapper.golden_of(p)), None)
+            raise_collision(self.target, record, name, theirs_value, self.now)
+            self.report.collisions.append((gid, name))
+        if link is not None:
+            SourceLink.objects.filter(pk=link.pk).update(source_etag=sent.etag or "")
+        # Not an attempt of the record: the next round sends it again, at once.
+        _pending_or_dead(self.target, gid, self.claimed[gid]).filter(status=DeliveryStatus.PENDING).update(
+            next_attempt_at=self.now, last_error=str(sent.error)[:2000], response_code=412
+        )
+
+
+_BAD = Verdict(FailureClass.BAD_DATA, retry=False)
+
+
+def _pending_or_dead(target: PushTarget, gid: int, up_to: int | None):
+    rows = Delivery.objects.filter(target=target, golden_id=gid).exclude(status=DeliveryStatus.DELIVERED)
+    return rows.filter(id__lte=up_to) if up_to is not None else rows
+
+
+class _NoConnector:
+    """Stands in for the connector of a source without a connection: every item fails configuration."""
+
+    def __init__(self, target: PushTarget) -> None:
+        self.target = target
+
+    def __enter__(self) -> _NoConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        from connectors.errors import ConfigurationError
+
+        error = ConfigurationError(f"{self.target.source.code} has no connection.")
+        return [Sent(item.ref, error=error) for item in items]
+
+
+# --- collisions and held fields ---------------------------------------------------------------------
+def held_fields(target: PushTarget, golden_ids: list[int]) -> dict[int, set[str]]:
+    """Fields of two-way collisions with this target still open: they are not pushed meanwhile."""
+    code = target.source.code
+    held: dict[int, set[str]] = defaultdict(set)
+    rows = Conflict.objects.filter(
+        domain=target.domain,
+        golden_id__in=golden_ids,
+        status=ConflictStatus.OPEN,
+        reason=ConflictReason.TWO_WAY_COLLISION,
+    ).values_list("golden_id", "field", "candidates")
+    for golden_id, name, candidates in rows:
+        if any(candidate.get("source") == code for candidate in candidates or ()):
+            held[golden_id].add(name)
+    return held
+
+
+def raise_collision(target: PushTarget, record: Any, name: str, theirs: Any, now: datetime) -> Conflict:
+    return conflict_service.raise_two_way(record, name, target.source, theirs, now)
+
+
+# --- dead letters ------------------------------------------------------------------------------------
+def fingerprint(golden_id: int) -> str:
+    return f"push:{golden_id}"
+
+
+def park(
+    target: PushTarget,
+    gid: int,
+    error: Exception,
+    classification: str,
+    payload: Any,
+    link: SourceLink | None,
+    attempts: int,
+    now: datetime,
+) -> SyncFailure:
+    """Put a record's undeliverable push in the failure queue (one open row per target and record)."""
+    failure = SyncFailure.objects.filter(
+        source_id=target.source_id,
+        domain=target.domain,
+        fingerprint=fingerprint(gid),
+        direction=FailureDirection.OUTBOUND,
+        status=FailureStatus.OPEN,
+    ).first() or SyncFailure(
+        source_id=target.source_id,
+        domain=target.domain,
+        fingerprint=fingerprint(gid),
+        direction=FailureDirection.OUTBOUND,
+        first_failed_at=now,
+        attempts=0,
+    )
+    failure.stage = FailureStage.PUSH
+    failure.push_target = target
+    failure.golden_id = gid
+    failure.source_key = link.source_key if link is not None else ""
+    failure.classification = classification
+    failure.payload = payload
+    failure.error = str(error)[:10_000] or type(error).__name__
+    failure.errors = {"__all__": [failure.error]}
+    failure.attempts += attempts
+    failure.last_failed_at = now
+    failure.save()
+    return failure
+
+
+def retry_dead_letters(failure_ids: list[int], *, now: datetime | None = None, send: bool = True) -> dict[str, int]:
+    """Retry parked pushes: their deliveries wait again, and (``send``) go out now in the current state."""
+    now = now or timezone.now()
+    failures = SyncFailure.objects.filter(
+        pk__in=list(failure_ids),
+        direction=FailureDirection.OUTBOUND,
+        status=FailureStatus.OPEN,
+        stage=FailureStage.PUSH,
+    ).select_related("push_target__source")
+    by_target: dict[int, tuple[PushTarget, list[int]]] = {}
+    for failure in failures:
+        target = failure.push_target
+        if target is None or failure.golden_id is None:
+            continue
+        by_target.setdefault(target.pk, (target, []))[1].append(failure.golden_id)
+    totals = {"retried": 0, "resolved": 0, "failed": 0, "waiting": 0}
+    for target, golden_ids in by_target.values():
+        requeue(target, golden_ids, now)
+        totals["retried"] += len(golden_ids)
+        if not send:
+            totals["waiting"] += len(golden_ids)
+            continue
+        deliver_due(target, now=now, golden_ids=golden_ids)
+        still_open = set(
+            SyncFailure.objects.filter(
+                direction=FailureDirection.OUTBOUND,
+                push_target=target,
+                golden_id__in=golden_ids,
+                status=FailureStatus.OPEN,
+            ).values_list("golden_id", flat=True)
+        )
+        waiting = set(_pending(target).filter(golden_id__in=golden_ids).values_list("golden_id", flat=True))
+        totals["waiting"] += len(waiting)
+        totals["failed"] += len(still_open - waiting)
+        totals["resolved"] += len(set(golden_ids) - still_open)
+    return totals
+
+
+def requeue(target: PushTarget, golden_ids: list[int], now: datetime) -> None:
+    """Dead deliveries of these records wait again from the first attempt (a resync when there are none)."""
+    with transaction.atomic():
+        revived = set(
+            Delivery.objects.filter(target=target, golden_id__in=golden_ids, status=DeliveryStatus.DEAD).values_list(
+                "golden_id", flat=True
+            )
+        )
+        Delivery.objects.filter(target=target, golden_id__in=golden_ids, status=DeliveryStatus.DEAD).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, classification=""
+        )
+        _pending(target).filter(golden_id__in=golden_ids).update(attempts=0, next_attempt_at=now)
+        missing = [gid for gid in golden_ids if gid not in revived]
+        resync(target, missing, now)
+
+
+def resync(target: PushTarget, golden_ids: list[int], now: datetime) -> int:
+    """Queue one push of the current state of records (a decision changed what the target should get)."""
+    if not golden_ids:
+        return 0
+    model = registry.get(target.domain).model_class
+    versions = dict(model._base_manager.filter(pk__in=golden_ids).values_list("pk", "version"))
+    Delivery.objects.bulk_create(
+        Delivery(
+            target=target,
+            domain=target.domain,
+            golden_id=gid,
+            version=version,
+            trigger=DeliveryTrigger.RESYNC,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for gid, version in versions.items()
+    )
+    return len(versions)
