@@ -338,6 +338,13 @@ MDM_HEALTH_CHECK_TIMEOUT = float(os.environ.get("MDM_HEALTH_CHECK_TIMEOUT", "2")
 # --- MDM hub ----------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = False
+# Matching (masterdata/services/matching.py): a fuzzy score at or above MDM_AUTO_LINK_SCORE links
+# an incoming record to the existing golden record; at or above MDM_DUPLICATE_SUSPECT_SCORE it
+# creates a new record and a duplicate suspect for a steward.
+MDM_AUTO_LINK_SCORE = float(os.environ.get("MDM_AUTO_LINK_SCORE", "95"))
+MDM_DUPLICATE_SUSPECT_SCORE = float(os.environ.get("MDM_DUPLICATE_SUSPECT_SCORE", "85"))
+# How long a pull holds its source/domain lock before another pull may take over (a killed worker).
+MDM_SYNC_LOCK_SECONDS = env_int("MDM_SYNC_LOCK_SECONDS", 900)
 # Ingest endpoint (POST /api/v1/ingest/<source>/<domain>/): records per request, and how long an
 # Idempotency-Key is remembered (a retry within that time replays the first answer).
 MDM_INGEST_MAX_RECORDS = env_int("MDM_INGEST_MAX_RECORDS", 1000)

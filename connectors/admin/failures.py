@@ -21,7 +21,6 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from connectors.models import FailureDirection, FailureStatus, PushTarget, SyncFailure
 from connectors.services import decisions, failures
@@ -67,10 +66,13 @@ class FailureQueueAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["retry", "discard"]
     change_form_template = "admin/connectors/syncfailure/change_form.html"
+    FAILURE_FIELDS = (
+        "stage", "classification", "attempts", "first_failed_at", "last_failed_at", "error", "errors_display",
+        "run_link",
+    )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("direction", "endpoint", "domain", "record", "source_key", "status")}),
-        ("Failure", {"fields": ("stage", "classification", "attempts", "first_failed_at", "last_failed_at",
-                                "error", "errors_display", "run_link")}),  # fmt: skip
+        ("Failure", {"fields": FAILURE_FIELDS}),
         ("Closed", {"fields": ("closed_at", "closed_by", "note")}),
     )
 
@@ -107,7 +109,8 @@ class FailureQueueAdmin(admin.ModelAdmin):
     def run_link(self, obj: SyncFailure) -> str:
         if not obj.run_id:
             return "—"
-        return format_html('<a href="{}">#{}</a>', reverse("admin:connectors_syncrun_change", args=[obj.run_id]), obj.run_id)
+        url = reverse("admin:connectors_syncrun_change", args=[obj.run_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.run_id)
 
     # --- scope and permissions --------------------------------------------------------------
     def get_queryset(self, request: HttpRequest):
@@ -156,7 +159,8 @@ class FailureQueueAdmin(admin.ModelAdmin):
             if verb == "discard":
                 ids = queryset.filter(status=FailureStatus.OPEN).values_list("pk", flat=True)
             report = (decisions.retry if verb == "retry" else decisions.discard)(request.user, ids, reason)
-            level = messages.WARNING if any(o.startswith(decisions.FAILED_AGAIN) for o in report.outcomes.values()) else messages.SUCCESS
+            failed = any(o.startswith(decisions.FAILED_AGAIN) for o in report.outcomes.values())
+            level = messages.WARNING if failed else messages.SUCCESS
             self.message_user(request, _outcome_message("Retried" if verb == "retry" else "Discarded", report), level)
             return None
         context = {
@@ -202,8 +206,9 @@ class FailureQueueAdmin(admin.ModelAdmin):
         failure = self._visible_or_404(request, object_id)
         context = {
             "failure": failure,
-            "payload_json": json.dumps(failures.shown_payload(request.user, failure), indent=2, ensure_ascii=False,
-                                       default=str),  # fmt: skip
+            "payload_json": json.dumps(
+                failures.shown_payload(request.user, failure), indent=2, ensure_ascii=False, default=str
+            ),
             "raw_body_preview": failure.raw_body[:5000],
             "may_decide": failure.status == FailureStatus.OPEN and failures.may_decide(request.user, failure),
             "can_edit": decisions.can_edit(failure),
@@ -282,12 +287,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/connectors/syncfailure/edit.html", context)
 
     def target_view(self, request: HttpRequest, target_id: int, switch: str):
-        if request.method != "POST":
-            raise Http404("Pausing and resuming are POSTs.")
-        return self._switch(request, target_id, switch)
-
-    def _switch(self, request: HttpRequest, target_id: int, switch: str):
-        if switch not in ("pause", "resume"):
+        if request.method != "POST" or switch not in ("pause", "resume"):
             raise Http404("Unknown switch.")
         if not decisions.may_control_target(request.user):
             raise PermissionDenied("Pausing or resuming a target is a group-wide decision.")
@@ -301,6 +301,3 @@ class FailureQueueAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"{'Paused' if switch == 'pause' else 'Resumed'} pushing to {target}.")
         return self._back(request, reverse("admin:connectors_syncfailure_changelist"))
-
-
-require_post = require_POST  # the item's forms post; kept for symmetry with Django's own views

@@ -186,7 +186,8 @@ def discard(user: AbstractBaseUser, failure_ids: Iterable[int], reason: str) -> 
         failures.discard([f.pk for f in chosen], user=user, note=reason)
         bulk = f" (one of {len(chosen)} discarded together)" if len(chosen) > 1 else ""
         _audit(user, chosen, lambda f: f"Discarded{bulk}. Why: {reason}.")
-    return DecisionReport(outcomes=dict.fromkeys((f.pk for f in chosen), "discarded"), skipped=len(set(ids)) - len(chosen))
+    outcomes = dict.fromkeys((f.pk for f in chosen), "discarded")
+    return DecisionReport(outcomes=outcomes, skipped=len(set(ids)) - len(chosen))
 
 
 # --- edit and retry ---------------------------------------------------------------------------------
@@ -292,7 +293,8 @@ def edit_and_retry(
         raise DecisionError("Nothing was changed: correct at least one value, or retry the record as it is.")
     SyncFailure.objects.filter(pk=failure.pk).update(payload=payload)
     before = {failure.pk: failure.attempts}
-    report = DecisionReport(outcomes=_outcomes(before, {}, _retry_inbound({(failure.source_id, failure.domain): [failure.pk]})))
+    errors = _retry_inbound({(failure.source_id, failure.domain): [failure.pk]})
+    report = DecisionReport(outcomes=_outcomes(before, {}, errors))
     _audit(
         user,
         [failure],

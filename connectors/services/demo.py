@@ -97,4 +97,3 @@ def _allow_integration_account_to_post() -> None:
     for mapping in Mapping.objects.filter(source__code="erp"):
         if not account.has_perm(PERMISSION, mapping):
             assign_perm(PERMISSION, account, mapping)
-

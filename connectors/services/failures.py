@@ -77,9 +77,8 @@ def record_failures(
         )
     }
     keys = [item.source_key for item in latest.values() if item.source_key]
-    linked = dict(
-        SourceLink.objects.filter(source=source, domain=domain, source_key__in=keys).values_list("source_key", "golden_id")
-    )
+    links = SourceLink.objects.filter(source=source, domain=domain, source_key__in=keys)
+    linked = dict(links.values_list("source_key", "golden_id"))
     changed, created = [], []
     for fingerprint, item in latest.items():
         failure = existing.get(fingerprint) or SyncFailure(

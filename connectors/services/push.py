@@ -302,24 +302,37 @@ class _Round:
             park(self.target, gid, error, verdict.classification, payload, self.links.get(gid), attempts, self.now)
 
     def _collide(self, item: Outgoing, sent: Sent) -> None:
-        """412: fields both sides changed become two-way collisions (held); the rest go out again now."""
+        """412: the target changed the record since our ETag. It was read again (``sent.remote``).
+
+        What it already holds as we would send it is done (our own earlier write whose answer was
+        lost). A field it changed too — differing from what it held after our last push and from
+        what we send — is a two-way collision: a conflict is raised and the field held. The rest
+        goes out again at once, with the fresh ETag.
+        """
         gid = item.ref
         link = self.links.get(gid)
         remote = flatten(sent.remote or {})
         known = flatten(self.mapper.body(link.source_values or {})) if link is not None else {}
+        missing = object()
+        outstanding = {p: v for p, v in flatten(item.patch).items() if remote.get(p, missing) != v}
+        if not outstanding:
+            self.report.pushed += 1
+            self._done(gid, link, Sent(gid, key=item.key, etag=sent.etag, status=sent.status), self.sent_values[gid])
+            return
         both = set()
-        for path, value in flatten(item.patch).items():
-            theirs = remote.get(path)
-            if path in remote and theirs != known.get(path) and theirs != value:
+        for path in outstanding:
+            if path in remote and remote[path] != known.get(path):
                 both |= self.mapper.golden_of(path)
-        record = self.domain.model_class._base_manager.get(pk=gid)
-        for name in sorted(both):
-            theirs_value = next((remote[p] for p in remote if name in self.mapper.golden_of(p)), None)
-            raise_collision(self.target, record, name, theirs_value, self.now)
-            self.report.collisions.append((gid, name))
+        if both:
+            record = self.domain.model_class._base_manager.get(pk=gid)
+            for name in sorted(both):
+                paths = [p for p in outstanding if p in remote and name in self.mapper.golden_of(p)]
+                theirs = remote[paths[0]] if paths else None
+                raise_collision(self.target, record, name, theirs, self.now)
+                self.report.collisions.append((gid, name))
         if link is not None:
             SourceLink.objects.filter(pk=link.pk).update(source_etag=sent.etag or "")
-        # Not an attempt of the record: the next round sends it again, at once.
+        # Not a failed attempt: the next round sends the rest again, at once.
         _pending_or_dead(self.target, gid, self.claimed[gid]).filter(status=DeliveryStatus.PENDING).update(
             next_attempt_at=self.now, last_error=str(sent.error)[:2000], response_code=412
         )

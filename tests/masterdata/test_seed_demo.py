@@ -1,9 +1,10 @@
-"""``manage.py seed_demo``: a realistic, deterministic, idempotent demo group."""
+"""``manage.py seed_demo``: a realistic, deterministic, idempotent demo group, pulled from its demo sources."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,10 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from connectors.models import SyncFailure, SyncRun
+from connectors.services import demo as landscape
 from masterdata.models import (
+    Conflict,
     Customer,
     Employee,
     Material,
@@ -32,6 +36,7 @@ from masterdata.models import (
 )
 from masterdata.registry import registry
 from masterdata.services import access, demo, orgtree
+from masterdata.services.demo import drops
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "Admin-demo-pw-1"
@@ -39,11 +44,22 @@ DEMO_PASSWORD = "Steward-demo-pw-1"
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
+def drop_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demo-drop")
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker, drop_dir):
     """The full demo group, seeded once for this module and rolled back afterwards."""
     with django_db_blocker.unblock(), transaction.atomic():
-        yield demo.seed(admin_password=ADMIN_PASSWORD, demo_password=DEMO_PASSWORD)
+        yield landscape.seed(admin_password=ADMIN_PASSWORD, demo_password=DEMO_PASSWORD, drop_dir=drop_dir)
         transaction.set_rollback(True)
+
+
+def seed_demo(drop_dir: Path, *args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", "--drop-dir", str(drop_dir), *args, stdout=out)
+    return out.getvalue()
 
 
 def snapshot() -> dict:
@@ -51,7 +67,7 @@ def snapshot() -> dict:
     counts = {
         model._meta.label: model._default_manager.count()
         for model in apps.get_models()
-        if model._meta.app_label in {"masterdata", "auth", "guardian", "authtoken"}
+        if model._meta.app_label in {"masterdata", "connectors", "django_celery_beat", "auth", "guardian", "authtoken"}
     }
     versions = {d.name: dict(d.model_class.objects.values_list("code", "version")) for d in registry}
     links = dict(SourceLink.objects.values_list("id", "updated_at"))
@@ -106,8 +122,12 @@ def test_volumes_are_those_of_a_mid_sized_group(seeded):
     assert Supplier.objects.count() == 150
     assert Material.objects.count() == 300
     assert Employee.objects.count() == 200
-    assert seeded.created == {"org_unit": 28, "employee": 200, "customer": 300, "supplier": 150, "material": 300}
-    assert set(seeded.updated.values()) == {0}
+    assert seeded.structure.created == {"org_unit": 28}
+    created = {(run.source.code, run.domain): run.created for run in seeded.runs}
+    assert created == {
+        ("hr", "employee"): 200, ("hr", "org_unit"): 0, ("erp", "customer"): 300, ("erp", "supplier"): 150,
+        ("erp", "material"): 300, ("crm", "customer"): 0,
+    }  # fmt: skip
 
 
 @pytest.mark.django_db
@@ -152,6 +172,7 @@ def test_every_record_is_linked_to_its_system_of_record_with_a_hashed_payload(se
     def linked(source: str, domain: str) -> set[int]:
         return set(SourceLink.objects.filter(source__code=source, domain=domain).values_list("golden_id", flat=True))
 
+    assert linked("hr", "org_unit") == set(OrgUnit.objects.values_list("pk", flat=True))
     assert linked("erp", "customer") == set(Customer.objects.values_list("pk", flat=True))
     assert linked("erp", "supplier") == set(Supplier.objects.values_list("pk", flat=True))
     assert linked("erp", "material") == set(Material.objects.values_list("pk", flat=True))
@@ -176,25 +197,90 @@ def test_link_payloads_speak_the_source_systems_language(seeded):
 
 
 @pytest.mark.django_db
-def test_two_way_links_remember_the_version_last_pushed(seeded):
-    link = SourceLink.objects.filter(source__code="erp", domain="customer").first()
-    assert link.last_pushed_version == Customer.objects.get(pk=link.golden_id).version
-    assert not SourceLink.objects.filter(source__code="hr").exclude(last_pushed_version=None).exists()
+def test_the_links_are_made_by_pulling_the_sources_not_written_past_the_pipeline(seeded):
+    runs = {(run.source.code, run.domain): run for run in SyncRun.objects.all()}
+    assert set(runs) == {(d.source, d.domain) for d in drops.DROPS}
+    assert {run.trigger for run in runs.values()} == {"command"}
+    for (source, domain), run in runs.items():
+        links = SourceLink.objects.filter(source__code=source, domain=domain)
+        assert run.fetched >= links.count() > 0
+        assert not links.exclude(last_seen_at__gte=run.started_at).exists()
+
+
+# --- something to act on --------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_every_demo_source_has_a_completed_sync_run(seeded):
+    statuses = {(run.source.code, run.domain): run.status for run in seeded.runs}
+    assert set(statuses.values()) <= {"succeeded", "partial"}
+    assert {source for source, _ in statuses} == {"erp", "crm", "hr"}
+    assert statuses[("erp", "supplier")] == "succeeded" and statuses[("erp", "customer")] == "partial"
+
+
+@pytest.mark.django_db
+def test_the_records_the_sources_hold_wrongly_wait_in_the_failure_queue(seeded):
+    failures = SyncFailure.objects.filter(status="open")
+    assert failures.count() == len(demo.build().rejects) == 7
+    assert {(f.source.code, f.domain, f.stage) for f in failures} == {
+        ("erp", "customer", "map"), ("erp", "customer", "validate"), ("erp", "material", "map"),
+        ("hr", "employee", "map"), ("hr", "employee", "validate"), ("crm", "customer", "validate"),
+    }  # fmt: skip
+    assert not Customer.objects.filter(code__in=["CUS-900001", "CUS-900002"]).exists()
+    bad_limit = failures.get(source_key="CUS-900001")
+    assert bad_limit.payload["KLIMK"] == "1.2O0.000" and "credit_limit" in bad_limit.errors
+
+
+@pytest.mark.django_db
+def test_the_erp_and_the_crm_disagree_on_a_few_addresses_at_equal_trust(seeded):
+    conflicts = Conflict.objects.filter(status="open", domain="customer")
+    assert 5 <= conflicts.count() <= 20
+    assert set(conflicts.values_list("field", "reason").distinct()) == {("address", "equal_trust")}
+    conflict = conflicts.first()
+    assert {candidate["source"] for candidate in conflict.candidates} == {"erp", "crm"}
+    erp_address = next(c["value"] for c in conflict.candidates if c["source"] == "erp")
+    assert Customer.objects.get(pk=conflict.golden_id).address == erp_address  # nothing overwritten silently
+
+
+# --- the drop files -------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_sources_drop_files_in_their_own_encodings(seeded, drop_dir):
+    customers = (drop_dir / "erp" / "customers.csv").read_bytes()
+    assert customers.startswith(b"\xef\xbb\xbfKUNNR;")
+    materials = (drop_dir / "erp" / "materials.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        materials.decode("utf-8")
+    assert "不锈钢板 304" in materials.decode("gb18030")
+    crm = json.loads((drop_dir / "crm" / "customers.json").read_text(encoding="utf-8"))
+    assert crm["total"] == len(crm["data"]) and set(crm["data"][0]) >= {"id", "name", "credit_score"}
+    users = (drop_dir / "hr" / "users.ndjson").read_text(encoding="utf-8").splitlines()
+    assert len(users) == 202 and json.loads(users[0])["schemas"][0] == "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.mark.django_db
+def test_the_demo_sources_are_configured_by_the_shipped_demo_config(seeded, drop_dir):
+    exported = landscape.demo_config(drop_dir)
+    assert [source["code"] for source in exported["sources"]] == ["erp", "crm", "hr"]
+    out = io.StringIO()
+    call_command("import_config", str(ROOT / "examples" / "demo.yaml"), "--dry-run", stdout=out)
+    changed = [line for line in out.getvalue().splitlines() if line.startswith(("+", "~"))]
+    assert changed and all(".connection.base_url" in line for line in changed)  # only where the files are
 
 
 # --- history ----------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_history_says_demo_data_without_a_user_and_names_the_source(seeded):
+def test_history_names_the_source_and_the_sync_run_without_a_user(seeded):
     for domain in registry:
-        if domain.name not in demo.writer.DOMAIN_ORDER:
+        if domain.name == "plant":
             continue
         rows = domain.model_class.history.all()
         assert rows.exists()
-        assert set(rows.values_list("history_change_reason", flat=True)) == {"demo data"}
+        reasons = set(rows.values_list("history_change_reason", flat=True))
+        expected = {"demo data"} if domain.name == "org_unit" else set()
+        assert {r for r in reasons if not r.startswith("sync run #")} == expected
         assert not rows.exclude(history_user=None).exists()
         assert not rows.filter(history_source=None).exists()
     erp = SourceSystem.objects.get(code="erp")
-    assert Customer.history.filter(history_source=erp).count() == 300
+    assert Customer.history.filter(history_source=erp, history_type="+").count() == 300
+    assert OrgUnit.history.filter(history_change_reason="demo data", history_type="+").count() == 28
 
 
 # --- logins -----------------------------------------------------------------------------------
@@ -238,34 +324,33 @@ def test_the_erp_integration_token_reads_customers_of_every_company(seeded):
 
 # --- idempotency ------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_seeding_again_changes_nothing(seeded, monkeypatch):
+def test_seeding_again_changes_nothing(seeded, drop_dir, monkeypatch):
     before = snapshot()
+    files = {path: path.stat().st_mtime_ns for path in drop_dir.rglob("*")}
     monkeypatch.setenv("MDM_ADMIN_PASSWORD", "another-password-9")
-    out = io.StringIO()
-    call_command("seed_demo", "--allow-production", stdout=out)
+    output = seed_demo(drop_dir, "--allow-production")
     assert snapshot() == before
-    assert "nothing changed" in out.getvalue()
+    assert {path: path.stat().st_mtime_ns for path in drop_dir.rglob("*")} == files
+    assert "nothing changed" in output
     assert get_user_model().objects.get(username="admin").check_password(ADMIN_PASSWORD)
-    assert "password unchanged" in out.getvalue()
+    assert "password unchanged" in output
 
 
 @pytest.mark.django_db
 def test_seed_demo_refuses_to_run_without_debug(seeded, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG is off"):
-        call_command("seed_demo", stdout=io.StringIO())
+        seed_demo(Path("unused"))
 
 
 @pytest.mark.django_db
-def test_seed_demo_recreates_missing_logins_and_prints_their_secrets(seeded, settings, monkeypatch):
+def test_seed_demo_recreates_missing_logins_and_prints_their_secrets(seeded, drop_dir, settings, monkeypatch):
     settings.DEBUG = True
     monkeypatch.delenv("MDM_ADMIN_PASSWORD", raising=False)
     monkeypatch.setenv("MDM_DEMO_PASSWORD", "From-the-env-42")
     logins = ["admin", "steward_de", "steward_cn", "steward_us", "erp-integration"]
     get_user_model().objects.filter(username__in=logins).delete()
-    out = io.StringIO()
-    call_command("seed_demo", stdout=out)
-    text = out.getvalue()
+    text = seed_demo(drop_dir)
     admin_line = next(line for line in text.splitlines() if line.strip().startswith("admin — "))
     generated = admin_line.split("password: ")[1].strip()
     assert len(generated) >= 12 and get_user_model().objects.get(username="admin").check_password(generated)
@@ -274,3 +359,32 @@ def test_seed_demo_recreates_missing_logins_and_prints_their_secrets(seeded, set
     token = text.split("API token: ")[1].split()[0]
     assert Token.objects.get(key=token).user.username == "erp-integration"
     assert Group.objects.get(name="Data stewards").user_set.count() == 3
+
+
+# --- the integration account and a second look at the sources ------------------------------------
+@pytest.mark.django_db
+def test_the_erp_integration_account_may_post_erp_customers_to_the_ingest_endpoint(seeded):
+    token = Token.objects.get(user__username="erp-integration").key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    row = dict(SourceLink.objects.filter(source__code="erp", domain="customer").first().last_payload)
+    row.update(KUNNR="CUS-000901", NAME1="Neue Kunde GmbH", STCD1="DE811111111", SMTP_ADDR="einkauf@neu.example")
+
+    response = client.post("/api/v1/ingest/erp/customer/", [row], format="json", HTTP_IDEMPOTENCY_KEY="demo-1")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["outcome"] == "created"
+    crm = client.post("/api/v1/ingest/crm/customer/", [{"id": "X"}], format="json", HTTP_IDEMPOTENCY_KEY="demo-2")
+    assert crm.status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_rewritten_drop_file_is_pulled_again_and_its_unchanged_records_are_skipped(seeded, drop_dir):
+    (drop_dir / "erp" / "suppliers.csv").unlink()
+    versions = dict(Supplier.objects.values_list("code", "version"))
+
+    output = seed_demo(drop_dir)
+
+    assert "file      erp/suppliers.csv" in output
+    run = SyncRun.objects.filter(source__code="erp", domain="supplier").order_by("-id").first()
+    assert (run.status, run.fetched, run.unchanged, run.created, run.updated) == ("succeeded", 150, 150, 0, 0)
+    assert dict(Supplier.objects.values_list("code", "version")) == versions

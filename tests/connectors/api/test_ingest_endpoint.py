@@ -98,7 +98,8 @@ def test_a_batch_over_the_limit_is_refused_whole(api_crm, settings):
 
 
 @pytest.mark.parametrize(
-    ("body", "code"), [([], "empty_batch"), ({}, "empty_batch"), ([GOOD, "C1004"], "invalid_record"), (7, "invalid_body")]
+    ("body", "code"),
+    [([], "empty_batch"), ({}, "empty_batch"), ([GOOD, "C1004"], "invalid_record"), (7, "invalid_body")],
 )
 def test_a_body_that_is_not_records_is_refused(api_crm, body, code):
     response = post(api_crm, body)
@@ -107,7 +108,9 @@ def test_a_body_that_is_not_records_is_refused(api_crm, body, code):
     assert written()["runs"] == 0
 
 
-@pytest.mark.parametrize(("source", "domain", "code"), [("nope", "customer", "unknown_source"), ("crm", "x", "unknown_domain")])
+@pytest.mark.parametrize(
+    ("source", "domain", "code"), [("nope", "customer", "unknown_source"), ("crm", "x", "unknown_domain")]
+)
 def test_an_unknown_source_or_domain_is_a_json_404(api_crm, source, domain, code):
     response = post(api_crm, [GOOD], source=source, domain=domain)
 
@@ -220,7 +223,8 @@ def test_key_order_and_whitespace_do_not_make_another_request(api_crm):
 
     again = api_crm.post(
         URL.format(source="crm", domain="customer"),
-        data='[{"last_order_date": "2025-06-01", "credit_score": 720,\n "name": "上海华东贸易有限公司", "id": "C1001"}]',
+        data='[{"last_order_date": "2025-06-01", "credit_score": 720,\n'
+        ' "name": "上海华东贸易有限公司", "id": "C1001"}]',
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY="key-1",
     )
