@@ -6,8 +6,8 @@ database, a dump, the API or a log line (DESIGN §6). They are encrypted with Fe
 
 * ``MDM_ENCRYPTION_KEYS`` — comma-separated Fernet keys (``Fernet.generate_key()``); the first
   encrypts, every one decrypts (:class:`~cryptography.fernet.MultiFernet`). Rotation: put a new
-  key first, keep the old ones, run ``manage.py rotate_connection_secrets``, then drop the old
-  keys.
+  key first, keep the old ones, run ``manage.py rotate_keys``, then drop the old keys. The key
+  ring itself lives in :mod:`masterdata.crypto`, shared with the sensitive golden fields.
 * With no keys and ``DEBUG`` on, a development key is derived from ``SECRET_KEY`` (SHA-256 of a
   fixed label and the key), so the quick start works. Secrets saved that way must be re-entered
   or rotated once real keys are configured. With ``DEBUG`` off and no keys, using a secret
@@ -22,51 +22,27 @@ In Python a secret is a :class:`Secret`: its ``str``/``repr`` are masked; only
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-from functools import lru_cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
-KEYS_ENV = "MDM_ENCRYPTION_KEYS"
+from masterdata.crypto import KEYS_ENV, EncryptedColumn, fernet, generate_key
+from masterdata.observability import redaction
+
+__all__ = ["KEYS_ENV", "EncryptedTextField", "Secret", "SecretError", "fernet", "generate_key"]
+
 STORED_PREFIX = "fernet:"
 REFERENCE_RE = re.compile(r"^\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)\}$")
-_DEV_KEY_LABEL = b"mdm-hub/connectors/dev-secret-key:"
 
 
 class SecretError(Exception):
     """A secret cannot be used: an unset environment variable or a key that no longer decrypts it."""
-
-
-@lru_cache(maxsize=8)
-def _build_fernet(keys_value: str, secret_key: str, debug: bool) -> MultiFernet:
-    keys = [k.strip() for k in keys_value.split(",") if k.strip()]
-    if not keys:
-        if not debug:
-            raise ImproperlyConfigured(f"{KEYS_ENV} must hold at least one Fernet key when DJANGO_DEBUG is off.")
-        keys = [base64.urlsafe_b64encode(hashlib.sha256(_DEV_KEY_LABEL + secret_key.encode()).digest()).decode()]
-    try:
-        return MultiFernet([Fernet(key) for key in keys])
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{KEYS_ENV} holds a value that is not a Fernet key.") from exc
-
-
-def fernet() -> MultiFernet:
-    """The current key ring (rebuilt when the environment or settings change)."""
-    return _build_fernet(os.environ.get(KEYS_ENV, ""), settings.SECRET_KEY, bool(settings.DEBUG))
-
-
-def generate_key() -> str:
-    """A new Fernet key for ``MDM_ENCRYPTION_KEYS``."""
-    return Fernet.generate_key().decode()
 
 
 def encrypt(cleartext: str) -> str:
@@ -130,9 +106,11 @@ class Secret:
             raise SecretError("no configured encryption key decrypts this secret; enter it again or restore the key")
         name = self.reference_name
         if name is None:
+            redaction.remember(self._value)  # from now on, no log line shows it
             return self._value
         if name not in os.environ:
             raise SecretError(f"environment variable {name} (referenced by a secret) is not set")
+        redaction.remember(os.environ[name])
         return os.environ[name]
 
     def to_stored(self) -> str:
@@ -192,7 +170,7 @@ class _SecretDescriptor(DeferredAttribute):
         instance.__dict__[self.field.attname] = as_secret(value)
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(EncryptedColumn, models.TextField):
     """A text column holding a :class:`Secret`, encrypted unless it is an ``${ENV:NAME}`` reference."""
 
     descriptor_class = _SecretDescriptor
@@ -214,6 +192,9 @@ class EncryptedTextField(models.TextField):
     def value_to_string(self, obj: models.Model) -> str:
         """Serialised (dumpdata, config export) in stored form: never in clear."""
         return as_secret(self.value_from_object(obj)).to_stored()
+
+    def rotate_stored(self, stored: str) -> str:
+        return rotate(stored)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
         """A password input that never renders the value back into the page."""

@@ -7,4 +7,4 @@ class MasterdataConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (history context wiring)
+        from . import audit_signals, signals  # noqa: F401  (history context wiring, audit of logins)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from masterdata.models import OrgUnitType
-from masterdata.services import access
+from masterdata.services import access, tokens
 from tests.factories import CustomerFactory, OrgUnitFactory, UserFactory
 
 STEWARD_MODEL_PERMS = [
@@ -58,10 +57,11 @@ def superuser(db):
     return UserFactory(username="admin", is_staff=True, is_superuser=True)
 
 
-def client_for(user) -> APIClient:
+def client_for(user, **token_options) -> APIClient:
+    """An API client authenticated with a new token of ``user`` (``read_only``, ``expires_at``… as given)."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    issued = tokens.issue(user, "tests", **token_options)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issued.key}")
     return client
 
 

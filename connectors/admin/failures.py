@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -24,7 +25,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from connectors.models import FailureDirection, FailureStatus, PushTarget, SyncFailure
 from connectors.services import decisions, failures
+from masterdata.admin.worklist import OwnerOrgFilter
 from masterdata.registry import registry
+from masterdata.services.orgtree import subtree_ids
 
 from .sync import pretty
 
@@ -50,6 +53,40 @@ def _outcome_message(verb: str, report: decisions.DecisionReport) -> str:
     return f"{verb} {len(report.outcomes)}: {counts or 'nothing'}{skipped}."
 
 
+class TargetFilter(admin.SimpleListFilter):
+    """Push targets with their source in one query (the stock filter reads each target's source)."""
+
+    title = "push target"
+    parameter_name = "push_target__id__exact"
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return [(str(t.pk), str(t)) for t in PushTarget.objects.select_related("source")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(push_target_id=int(value)) if value and value.isdigit() else queryset
+
+
+class RecordOwnerFilter(OwnerOrgFilter):
+    """Failures of records owned by an org unit or below it (the record named by ``domain`` + ``golden_id``)."""
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        units = subtree_ids(int(value))
+        condition = Q(pk__in=[])
+        for domain in registry:
+            if domain.org_field == "pk":
+                condition |= Q(domain=domain.name, golden_id__in=units)
+            elif domain.org_field is not None:
+                owned = domain.model_class._base_manager.filter(**{f"{domain.org_field}__in": units}).values("pk")
+                condition |= Q(domain=domain.name, golden_id__in=owned)
+        return queryset.filter(condition)
+
+
 @admin.register(SyncFailure)
 class FailureQueueAdmin(admin.ModelAdmin):
     """Read-only rows; decisions are actions (bulk) and buttons on the item (single), each with a reason."""
@@ -59,7 +96,9 @@ class FailureQueueAdmin(admin.ModelAdmin):
         "attempts", "error_preview", "status",
     )  # fmt: skip
     list_display_links = ("last_failed_at",)
-    list_filter = ("status", "direction", "classification", "stage", "domain", "source", "push_target")
+    list_filter = (
+        "status", "direction", "classification", "stage", "domain", "source", TargetFilter, RecordOwnerFilter,
+    )  # fmt: skip
     list_select_related = ("source", "push_target__source", "subscription")
     search_fields = ("=source_key", "error")
     list_per_page = 50

@@ -1,4 +1,8 @@
-"""Admin of mappings: the fetch spec and field map as JSON, validated on save; pull now."""
+"""Admin of mappings: the fetch spec and field map as JSON, validated on save; pull now; who may post.
+
+"Object permissions" on a mapping (django-guardian's pages) grants a user or group the right
+to post that source/domain's records to the ingest endpoint, and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdminMixin
+from guardian.shortcuts import get_perms_for_model
 
 from connectors import tasks
 from connectors.models import Mapping, SyncRun, SyncTrigger
@@ -37,6 +43,27 @@ class MappingForm(forms.ModelForm):
         }
 
 
+INGEST_CODENAME = "ingest_mapping"
+
+
+class IngestGrantFormMixin:
+    """guardian's forms would offer every permission of the model; a mapping grants only the ingest one."""
+
+    def get_obj_perms_field_choices(self) -> list[tuple[str, str]]:
+        return [(INGEST_CODENAME, "Post records for this source and domain (ingest endpoint)")]
+
+    def get_obj_perms_field_label(self) -> str:
+        return "Ingest"
+
+
+class UserIngestGrantForm(IngestGrantFormMixin, AdminUserObjectPermissionsForm):
+    """Grants or revokes a user's ingest permission on one mapping."""
+
+
+class GroupIngestGrantForm(IngestGrantFormMixin, AdminGroupObjectPermissionsForm):
+    """Grants or revokes a group's ingest permission on one mapping."""
+
+
 def periodic_task_link(task) -> str:
     if task is None:
         return "—"
@@ -48,7 +75,7 @@ def periodic_task_link(task) -> str:
 
 
 @admin.register(Mapping)
-class MappingAdmin(admin.ModelAdmin):
+class MappingAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
     form = MappingForm
     list_display = ("__str__", "is_active", "schedule", "reconcile_schedule", "last_run_status", "updated_at")
     list_filter = ("domain", "is_active", "source")
@@ -90,6 +117,18 @@ class MappingAdmin(admin.ModelAdmin):
             tasks.pull.delay(mapping.source_id, mapping.domain, full=full, trigger=SyncTrigger.MANUAL)
         kind = "Full reconcile runs" if full else "Pulls"
         self.message_user(request, f"{kind} queued for {queryset.count()} mappings.", messages.SUCCESS)
+
+    # --- who may post this source/domain's records (guardian's object-permission pages) ---------------
+    def get_obj_perms_base_context(self, request, obj):
+        context = super().get_obj_perms_base_context(request, obj)
+        context["model_perms"] = [perm for perm in get_perms_for_model(obj) if perm.codename == INGEST_CODENAME]
+        return context
+
+    def get_obj_perms_manage_user_form(self, request):
+        return UserIngestGrantForm
+
+    def get_obj_perms_manage_group_form(self, request):
+        return GroupIngestGrantForm
 
     @admin.action(description="Pull the selected mappings now")
     def pull_now(self, request, queryset) -> None:

@@ -1,5 +1,6 @@
 """Models of the connectors app, one module per concern."""
 
+from .alerts import Incident, IncidentKind
 from .connection import AuthType, Connection, Protocol
 from .delivery import (
     Delivery,
@@ -38,6 +39,8 @@ __all__ = [
     "FailureStatus",
     "FeedCursor",
     "IdempotencyKey",
+    "Incident",
+    "IncidentKind",
     "Mapping",
     "Protocol",
     "PushTarget",

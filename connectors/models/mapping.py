@@ -119,7 +119,9 @@ class Mapping(models.Model):
         for name in ("schedule", "reconcile_schedule"):
             value = getattr(self, name).strip()
             setattr(self, name, value)
-            if value:
+            if value and len(value.split()) != 5:  # the validator lets "hourly" through; the beat task needs 5 fields
+                errors[name] = [f"Not a crontab expression (minute hour day month weekday): {value!r}."]
+            elif value:
                 try:
                     crontab_validator(value)
                 except ValidationError as exc:

@@ -26,8 +26,9 @@ from connectors.services.config import (
     at,
     path_text,
 )
-from masterdata.models import SourceDomain, SourceSystem, SurvivorshipRule
+from masterdata.models import AuditAction, SourceDomain, SourceSystem, SurvivorshipRule
 from masterdata.models.governance import ANY_FIELD
+from masterdata.services import audit
 
 logger = logging.getLogger("connectors.config")
 HIDDEN = "(secret, not shown)"
@@ -213,4 +214,8 @@ def apply(document: dict[str, Any], *, dry_run: bool = False, origin: str = "con
                 logger.info("config import from %s: %s", origin, line)
         else:
             logger.info("config import from %s: no changes", origin)
+        audit.record(
+            AuditAction.CONFIG_IMPORTED,
+            detail={"origin": origin, "changes": len(result.changes), "paths": [c.path for c in result.changes][:200]},
+        )
     return result

@@ -39,7 +39,7 @@ from connectors.protocols.base import dig
 from connectors.services import pipeline
 from connectors.services.failures import FailedItem
 from connectors.services.mapping import MappingConfigError
-from masterdata.models import SourceDomain, SourceSystem
+from masterdata.models import SourceDomain, SourceLink, SourceSystem
 from masterdata.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,25 @@ def check_batch(body: Any) -> list[dict[str, Any]]:
     wrong = {f"[{n}]": ["Each record must be a JSON object."] for n, r in enumerate(records) if not isinstance(r, dict)}
     if wrong:
         raise IngestRefused(400, "invalid_record", f"{len(wrong)} of the records are not JSON objects.", wrong)
+    nul = {f"[{n}]": ["Text must not contain NUL characters."] for n, r in enumerate(records) if _holds_nul(r)}
+    if nul:  # no database column can keep them, not even the failure queue's
+        raise IngestRefused(400, "invalid_record", f"{len(nul)} of the records hold NUL characters.", nul)
     return records
+
+
+def _holds_nul(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def check_accepting(target: Target) -> Mapping:
@@ -191,6 +209,18 @@ def check_accepting(target: Target) -> Mapping:
     return mapping
 
 
+def check_keys(records: list[dict[str, Any]], mapping: Mapping) -> None:
+    """A key longer than a source link can hold is refused up front: not even the failure queue could keep it."""
+    limit = SourceLink._meta.get_field("source_key").max_length
+    long = {
+        f"[{n}]": [f"The source key at {mapping.key_path!r} is longer than {limit} characters."]
+        for n, record in enumerate(records)
+        if len(_source_key(record, mapping.key_path)) > limit
+    }
+    if long:
+        raise IngestRefused(400, "invalid_record", f"{len(long)} of the records have an over-long key.", long)
+
+
 def request_hash(body: Any) -> str:
     """The body as canonical JSON (key order and whitespace do not count), hashed."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
@@ -210,6 +240,7 @@ def ingest(user: Any, source_code: str, domain_name: str, key_header: str | None
         if earlier is not None:
             return replay(earlier, digest)
         mapping = check_accepting(target)
+        check_keys(records, mapping)
         result = pipeline.ingest_records(target.source, target.domain, records, trigger=SyncTrigger.INGEST, user=user)
         answer = build_answer(target, mapping, records, result)
         claimed.response_status, claimed.response_body = 200, answer

@@ -35,7 +35,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.errors import ConnectorError, TransientError
+from connectors.errors import AuthError, ConnectorError, TransientError
 from connectors.http import USER_AGENT, error_detail, parse_retry_after
 from connectors.models import (
     DeliveryStatus,
@@ -207,6 +207,8 @@ def _error_of(response: requests.Response) -> ConnectorError | None:
     if status < 300:
         return None
     message = error_detail(response)
+    if status in (401, 403):
+        return AuthError(message, status=status, url=response.url)
     if status == 429 or status >= 500:
         return TransientError(
             message, status=status, retry_after=parse_retry_after(response.headers.get("Retry-After"))

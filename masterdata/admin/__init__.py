@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from masterdata.registry import registry
 
-from . import sources  # noqa: F401  (registers source systems and links)
+from . import conflicts, duplicates, quality, security, sources  # noqa: F401  (they register their models)
 
 
 def register_domains(site: admin.AdminSite = admin.site) -> None:

@@ -28,6 +28,8 @@ from masterdata.services import access, golden, history
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
 from .filters import ScopedOrgUnitFilter
+from .record_page import RecordPageMixin
+from .sensitive import SensitiveAdminMixin, SensitiveFormMixin
 
 #: Bookkeeping shown read-only: the hub maintains these itself.
 RECORD_FIELDS = ("status", "merged_into", "version", "created_at", "updated_at")
@@ -45,7 +47,7 @@ def _domain_of(model) -> Domain | None:
         return None
 
 
-class GoldenRecordForm(forms.ModelForm):
+class GoldenRecordForm(SensitiveFormMixin, forms.ModelForm):
     """The change form, plus the reason kept in history and the version the steward saw."""
 
     change_reason = forms.CharField(
@@ -88,7 +90,7 @@ class GoldenRecordForm(forms.ModelForm):
         return cleaned
 
 
-class GoldenRecordAdmin(SimpleHistoryAdmin):
+class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin):
     """Scoped by org unit, never deletes, writes through the golden-record service."""
 
     domain: Domain
@@ -133,7 +135,7 @@ class GoldenRecordAdmin(SimpleHistoryAdmin):
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        return (*RECORD_FIELDS, "provenance_display")
+        return (*RECORD_FIELDS, "provenance_display", *(self.sensitive_readonly_fields() if obj else ()))
 
     def get_exclude(self, request, obj=None):
         """Sensitive fields stay out of the form unless the user may reveal them for this record."""

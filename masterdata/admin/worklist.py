@@ -96,8 +96,11 @@ class StatusFilter(admin.SimpleListFilter):
         return [*self.statuses, ("all", "All")]
 
     def choices(self, changelist):
+        counts = self.get_facet_queryset(changelist) if changelist.add_facets else None
         current = self.value() or self.default
-        for lookup, title in self.lookup_choices:
+        for index, (lookup, title) in enumerate(self.lookup_choices):
+            if counts is not None:
+                title = f"{title} ({counts.get(f'{index}__c', '-')})"
             yield {
                 "selected": current == lookup,
                 "query_string": changelist.get_query_string({self.parameter_name: lookup}),
@@ -136,7 +139,12 @@ class AgeFilter(admin.SimpleListFilter):
     title = "age"
     parameter_name = "age"
     field_name = "opened_at"
-    BUCKETS = {"1d": ("under a day", 0, 1), "1w": ("1–7 days", 1, 7), "1m": ("1–4 weeks", 7, 28), "old": ("older", 28, None)}
+    BUCKETS = {
+        "1d": ("under a day", 0, 1),
+        "1w": ("1–7 days", 1, 7),
+        "1m": ("1–4 weeks", 7, 28),
+        "old": ("older", 28, None),
+    }
 
     def lookups(self, request, model_admin) -> list[tuple[str, str]]:
         return [(key, label) for key, (label, _, _) in self.BUCKETS.items()]
@@ -159,6 +167,12 @@ class WorklistAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     list_select_related = ("owner_org",)
+    #: The heading of the list page ("Select conflict to view" says nothing to a steward).
+    list_title = ""
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"title": self.list_title, **(extra_context or {})} if self.list_title else extra_context
+        return super().changelist_view(request, context)
 
     def get_queryset(self, request):
         return stewardship.restrict(request.user, super().get_queryset(request), "view")

@@ -8,7 +8,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
 from masterdata.models import GoldenStatus
-from masterdata.registry import Domain
+from masterdata.registry import Domain, registry
+from masterdata.services import access
 
 
 class GoldenRecordFilterSet(django_filters.FilterSet):
@@ -18,11 +19,18 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 timestamp; records changed at or after it."
     )
 
+    def filter_sensitive(self, queryset, name: str, value: str):
+        """Exact match through the blind index, among the records whose value the user may read."""
+        matching = queryset.filter(**{name: value})
+        return access.restrict(self.request.user, registry.for_model(queryset.model), matching, "view_sensitive")
+
 
 def build_filterset(domain: Domain) -> type[django_filters.FilterSet]:
     """A FilterSet for ``domain``: the shared filters plus the registry's extra ones.
 
-    A foreign key is filtered by the related record's business key (``?org_unit=SH-FIN``).
+    A foreign key is filtered by the related record's business key (``?org_unit=SH-FIN``). A
+    sensitive field is matched by its blind index, and only among the records whose sensitive
+    values the user may read: for anyone else the filter would confirm a guessed value.
     """
     model = domain.model_class
     attrs: dict[str, object] = {}
@@ -30,7 +38,13 @@ def build_filterset(domain: Domain) -> type[django_filters.FilterSet]:
         model_field = model._meta.get_field(name)
         for lookup in lookups:
             param = name if lookup == "exact" else f"{name}__{lookup}"
-            if isinstance(model_field, models.ForeignKey):
+            if name in domain.sensitive_fields:
+                if lookup != "exact":
+                    raise ValueError(f"{domain.name}.{name} is sensitive: only exact matches can be filtered.")
+                attrs[param] = django_filters.CharFilter(
+                    field_name=name, method="filter_sensitive", help_text="Exact value (blanks and case do not count)."
+                )
+            elif isinstance(model_field, models.ForeignKey):
                 attrs[param] = django_filters.CharFilter(field_name=f"{name}__code", lookup_expr=lookup)
             elif model_field.choices:
                 attrs[param] = django_filters.ChoiceFilter(

@@ -2,6 +2,9 @@
 
 Foreign keys travel as the related record's business key (``"owner_org": "SH"``), because
 that is what other systems know; the hub's numeric ids are also given for convenience.
+Sensitive fields are masked unless the request's user may read them in clear
+(:mod:`masterdata.services.sensitive`); clear values are only given where the view audits them
+(a ``revealed`` list in the serializer context).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from masterdata.models import SourceLink
-from masterdata.registry import Domain
+from masterdata.registry import Domain, registry
+from masterdata.services import golden, sensitive
 
 READ_ONLY = ("id", "status", "merged_into", "version", "created_at", "updated_at", "provenance", "locked_fields")
 
@@ -66,6 +70,31 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        domain = registry.for_model(self.Meta.model)
+        if not domain.sensitive_fields:
+            return data
+        revealed = self.context.get("revealed")
+        request = self.context.get("request")
+        if revealed is not None and request is not None and sensitive.scope_for(request).allows(domain, instance):
+            shown = [name for name in domain.sensitive_fields if data.get(name)]
+            if shown:
+                revealed.append((instance, shown))
+            return data
+        for name in domain.sensitive_fields:
+            if name in data:
+                data[name] = sensitive.mask(getattr(instance, name, data[name]))
+        return data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A sensitive field sent back masked keeps its value; other masked text is refused."""
+        domain = registry.for_model(self.Meta.model)
+        try:
+            return sensitive.keep_unchanged(domain, self.instance, attrs)
+        except golden.GoldenRecordError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
 
     def validate_attributes(self, value: Any) -> dict:
         if not isinstance(value, dict):
@@ -143,8 +172,18 @@ class HistoryEntrySerializer(serializers.Serializer):
 
     @extend_schema_field(FieldChangeSerializer(many=True))
     def get_changes(self, row) -> list[dict[str, Any]]:
+        """Each change; sensitive values masked unless the context says they may show (``masked_fields``)."""
         changes = self.context["changes"].get(row.history_id, [])
-        return [{"field": c["field"], "old": _jsonable(c["old"]), "new": _jsonable(c["new"])} for c in changes]
+        hidden = self.context.get("masked_fields", ())
+        return [
+            {"field": c["field"], "old": _shown(c["old"], c["field"] in hidden),
+             "new": _shown(c["new"], c["field"] in hidden)}
+            for c in changes
+        ]  # fmt: skip
+
+
+def _shown(value: Any, masked: bool) -> Any:
+    return sensitive.mask(value) if masked else _jsonable(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,7 +195,21 @@ def _jsonable(value: Any) -> Any:
 
 
 class SourceLinkSerializer(serializers.ModelSerializer):
+    """A cross-reference; its payload with sensitive values masked unless the context says otherwise.
+
+    The context's ``sensitive_values`` are the record's current sensitive values to hide wherever
+    they appear in the source's payload (under whatever name the source gives them).
+    """
+
     source = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    last_payload = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_last_payload(self, link: SourceLink) -> Any:
+        if not self.context.get("mask_payload", True):
+            return link.last_payload
+        domain = registry.get(link.domain) if link.domain in registry else None
+        return sensitive.masked_payload(link.last_payload, domain, self.context.get("sensitive_values", ()))
 
     class Meta:
         model = SourceLink
@@ -174,3 +227,11 @@ class SourceLinkSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class RevealSerializer(serializers.Serializer):
+    """The answer of ``POST …/<id>/reveal/``."""
+
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    values = serializers.DictField(child=serializers.CharField(allow_blank=True), help_text="Field → clear value.")

@@ -2,7 +2,9 @@
 
 Views translate HTTP to service calls: reads are scoped by ``services.access``, writes go
 through ``services.golden``; ETag/If-Match carry the record's version. The services' refusals
-become HTTP statuses in ``masterdata.api.exceptions``.
+become HTTP statuses in ``masterdata.api.exceptions``. Sensitive fields are masked unless the
+user may read them; every answer that carries clear sensitive values is audited once
+(``services.sensitive``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ from rest_framework.reverse import reverse
 
 from masterdata.api.filters import StrictOrderingFilter, build_filterset
 from masterdata.api.pagination import HistoryCursorPagination
-from masterdata.api.serializers import HistoryEntrySerializer, SourceLinkSerializer, unstorable_text
+from masterdata.api.serializers import (
+    HistoryEntrySerializer,
+    RevealSerializer,
+    SourceLinkSerializer,
+    unstorable_text,
+)
 from masterdata.models import SourceLink
 from masterdata.registry import Domain
-from masterdata.services import access, golden, history
+from masterdata.services import access, golden, history, sensitive
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,10})"?$')
 MAX_REASON_LENGTH = 500
@@ -121,14 +128,19 @@ class DomainPermission(permissions.BasePermission):
         "DELETE": "change",
     }
 
+    #: POST actions that only read (the service checks their own scope, e.g. ``view_sensitive``).
+    READING_ACTIONS = ("reveal",)
+
     def has_permission(self, request, view) -> bool:
         action_name = self.ACTIONS.get(request.method, "change")
         if getattr(view, "action", None) in ("deactivate", "reactivate"):
             action_name = "change"
+        if getattr(view, "action", None) in self.READING_ACTIONS:
+            action_name = "view"
         return access.has_domain_permission(request.user, view.domain, action_name)
 
     def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in permissions.SAFE_METHODS:
+        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) in self.READING_ACTIONS:
             return True  # the queryset is already scoped to what the user may view
         return access.can_act_on(request.user, obj, "change")
 
@@ -162,6 +174,23 @@ class GoldenRecordViewSet(
 
     def get_serializer_class(self):
         return self.domain.serializer_class
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.revealed: list[tuple[Any, list[str]]] = []  # (record, fields) shown in clear by this answer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "revealed": getattr(self, "revealed", None)}
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """One audit event for all clear sensitive values this answer carries (none when it failed)."""
+        revealed = getattr(self, "revealed", None)
+        if revealed and 200 <= response.status_code < 300:
+            fields = {name for _, names in revealed for name in names}
+            records = list({id(record): record for record, _ in revealed}.values())
+            sensitive.audit_reveal(self.domain, records, fields, via=f"api {self.action}", request=request)
+            revealed.clear()
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def change_context(self) -> golden.ChangeContext:
         reason = change_reason(self.request) or f"API {self.request.method}"
@@ -198,7 +227,9 @@ class GoldenRecordViewSet(
         golden.check_version(record, expected)  # stale: 412 before any validation error
         serializer = self.get_serializer(record, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        record = golden.update(record, dict(serializer.validated_data), self.change_context(), expected)
+        data = dict(serializer.validated_data)
+        sensitive.check_change(request.user, record, data)
+        record = golden.update(record, data, self.change_context(), expected)
         return self._respond(record)
 
     @extend_schema(parameters=[IF_MATCH, CHANGE_REASON])
@@ -254,8 +285,17 @@ class GoldenRecordViewSet(
             return self._as_of(record, parse_as_of(as_of_param))
         page = self.paginate_queryset(history.versions(record))
         pairs = history.with_changes(list(page))
+        clear = sensitive.scope_for(request).allows(self.domain, record)
+        shown = {c["field"] for _, changes in pairs for c in changes if c["field"] in self.domain.sensitive_fields}
+        if clear and shown:
+            self.revealed.append((record, sorted(shown)))
         serializer = HistoryEntrySerializer(
-            [row for row, _ in pairs], many=True, context={"changes": {row.history_id: ch for row, ch in pairs}}
+            [row for row, _ in pairs],
+            many=True,
+            context={
+                "changes": {row.history_id: ch for row, ch in pairs},
+                "masked_fields": () if clear else self.domain.sensitive_fields,
+            },
         )
         return self.get_paginated_response(serializer.data)
 
@@ -273,7 +313,20 @@ class GoldenRecordViewSet(
         """The record's cross-references in the source systems, with their last payloads."""
         record = self.get_object()
         links = SourceLink.objects.filter(domain=self.domain.name, golden_id=record.pk).select_related("source")
-        return Response(SourceLinkSerializer(links, many=True).data)
+        context = {"mask_payload": True, "sensitive_values": list(sensitive.current_values(record).values())}
+        return Response(SourceLinkSerializer(links, many=True, context=context).data)
+
+    @extend_schema(
+        request=None,
+        responses=RevealSerializer,
+        description="The clear values of the record's sensitive fields, for users who may read them. Audited.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
+    def reveal(self, request, *args, **kwargs):
+        """Reveal the sensitive fields of one record (an audit event names you, the record and the fields)."""
+        record = self.get_object()
+        values = sensitive.reveal(request.user, record, via="api reveal", request=request)
+        return Response({"id": record.pk, "version": record.version, "values": values})
 
 
 def build_viewset(domain: Domain) -> type[GoldenRecordViewSet]:
@@ -304,4 +357,5 @@ def build_viewset(domain: Domain) -> type[GoldenRecordViewSet]:
         reactivate=extend_schema(summary=f"Reactivate a {domain.verbose_name}", tags=tags),
         history=extend_schema(summary=f"History of a {domain.verbose_name}", tags=tags),
         links=extend_schema(summary=f"Source links of a {domain.verbose_name}", tags=tags),
+        reveal=extend_schema(summary=f"Reveal the sensitive fields of a {domain.verbose_name}", tags=tags),
     )(viewset)

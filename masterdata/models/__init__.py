@@ -1,6 +1,7 @@
 """Models of the masterdata app, one module per concern."""
 
 from .access import OrgUnitGroupPermission, OrgUnitUserPermission
+from .audit import AppendOnlyError, AuditAction, AuditEvent
 from .base import GoldenRecord, GoldenStatus
 from .domains import Customer, Employee, Material, MaterialType, Supplier
 from .governance import (
@@ -16,9 +17,15 @@ from .governance import (
 )
 from .merges import MergeRecord, MergeStatus
 from .org import OrgUnit, OrgUnitClosure, OrgUnitType
+from .quality import QualityIssue, QualityRule, QualityScore, RuleKind, Severity
 from .sources import LinkStatus, SourceDomain, SourceKind, SourceLink, SourceSystem, SyncDirection
+from .tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
+    "AppendOnlyError",
+    "AuditAction",
+    "AuditEvent",
     "ChangeEvent",
     "ChangeKind",
     "Conflict",
@@ -39,6 +46,11 @@ __all__ = [
     "OrgUnitGroupPermission",
     "OrgUnitType",
     "OrgUnitUserPermission",
+    "QualityIssue",
+    "QualityRule",
+    "QualityScore",
+    "RuleKind",
+    "Severity",
     "SourceDomain",
     "SourceKind",
     "SourceLink",

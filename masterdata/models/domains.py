@@ -5,7 +5,11 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from masterdata.fields import SensitiveField, blind_index_expression
+
 from .base import GoldenRecord, golden_constraints, golden_indexes
+
+SENSITIVE_HELP = "Sensitive: encrypted at rest, masked unless you may reveal it; found by exact value only."
 
 
 class Customer(GoldenRecord):
@@ -45,7 +49,7 @@ class Supplier(GoldenRecord):
     address = models.TextField(blank=True, default="")
     contact_email = models.EmailField(blank=True, default="")
     contact_phone = models.CharField(max_length=40, blank=True, default="")
-    bank_account = models.CharField(max_length=64, blank=True, default="", help_text="Sensitive.")
+    bank_account = SensitiveField(max_length=64, help_text=SENSITIVE_HELP)
     payment_terms = models.CharField(max_length=40, blank=True, default="", help_text="e.g. NET30.")
     owner_org = models.ForeignKey(
         "masterdata.OrgUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="suppliers"
@@ -53,7 +57,10 @@ class Supplier(GoldenRecord):
 
     class Meta(GoldenRecord.Meta):
         constraints = golden_constraints("supplier")
-        indexes = golden_indexes("supplier", "tax_id", "country", "contact_email", "name")
+        indexes = [
+            *golden_indexes("supplier", "tax_id", "country", "contact_email", "name"),
+            models.Index(blind_index_expression("bank_account"), name="supplier_bank_account_bidx"),
+        ]
 
 
 class MaterialType(models.TextChoices):
@@ -98,7 +105,7 @@ class Employee(GoldenRecord):
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     hire_date = models.DateField(null=True, blank=True)
     leave_date = models.DateField(null=True, blank=True)
-    national_id = models.CharField(max_length=64, blank=True, default="", help_text="Sensitive.")
+    national_id = SensitiveField(max_length=64, help_text=SENSITIVE_HELP)
 
     class Meta(GoldenRecord.Meta):
         constraints = golden_constraints(
@@ -113,4 +120,7 @@ class Employee(GoldenRecord):
                 models.CheckConstraint(condition=~models.Q(manager=models.F("id")), name="employee_not_own_manager"),
             ],
         )
-        indexes = golden_indexes("employee", "email", "name")
+        indexes = [
+            *golden_indexes("employee", "email", "name"),
+            models.Index(blind_index_expression("national_id"), name="employee_national_id_bidx"),
+        ]

@@ -196,11 +196,29 @@ class ChangeKind(models.TextChoices):
     MERGED = "merged", "Merged"
 
 
+class CurrentTransactionId(models.Func):
+    """The writing transaction's id: ``pg_current_xact_id()`` on PostgreSQL, NULL elsewhere.
+
+    A column default, so every insert (ORM, bulk, COPY) records it without a query of its own.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "pg_current_xact_id()::text::bigint", []
+
+
 class ChangeEvent(models.Model):
     """The outbox: one row per new version of a golden record, written in the same transaction.
 
-    Push delivery reads it in ``id`` order; ``origin_source`` lets it skip the system the change
-    came from (echo suppression).
+    Readers (push dispatch, the change feed, webhooks) read it through
+    :mod:`masterdata.services.changefeed`, which serves events in commit order using ``txid``
+    (the writing transaction). ``origin_source`` lets push delivery skip the system the change
+    came from (echo suppression); ``owner_org`` — the record's owning org unit when the event was
+    written — scopes the feed to what a reader may see, without a join per domain.
     """
 
     domain = models.CharField(max_length=40, choices=domain_choices)
@@ -213,6 +231,12 @@ class ChangeEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     occurred_at = models.DateTimeField(default=timezone.now)
+    owner_org = models.ForeignKey(
+        "masterdata.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    txid = models.BigIntegerField(
+        null=True, blank=True, editable=False, db_default=CurrentTransactionId(), help_text="The writing transaction."
+    )
 
     class Meta:
         ordering = ["id"]
@@ -221,7 +245,11 @@ class ChangeEvent(models.Model):
                 condition=models.Q(kind__in=[k.value for k in ChangeKind]), name="changeevent_kind_valid"
             )
         ]
-        indexes = [models.Index(fields=["domain", "golden_id", "version"], name="changeevent_golden_idx")]
+        indexes = [
+            models.Index(fields=["domain", "golden_id", "version"], name="changeevent_golden_idx"),
+            models.Index(fields=["txid", "id"], name="changeevent_txid_idx"),
+            models.Index(fields=["occurred_at"], name="changeevent_occurred_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.domain}#{self.golden_id} v{self.version} {self.kind}"

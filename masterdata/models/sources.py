@@ -114,7 +114,9 @@ class SourceLink(models.Model):
     """Cross-reference: (source system, domain, source key) ↔ golden record.
 
     The golden record is referenced by domain + id rather than a FK so one table serves every
-    domain of the registry.
+    domain of the registry. ``source_values`` is kept once the hub pushes to the source: a push
+    sends only what differs from it, and a value the source reports that equals it is the echo
+    of a push, not a change of the source's own (two-way sync, ``connectors.services.push``).
     """
 
     source = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="links")
@@ -126,6 +128,13 @@ class SourceLink(models.Model):
     payload_hash = models.CharField(max_length=64, blank=True, default="")
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_pushed_version = models.PositiveIntegerField(null=True, blank=True)
+    source_values = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="Golden field → value the source is known to hold: what the hub last pushed, or it last reported.",
+    )
+    source_etag = models.CharField(max_length=200, blank=True, default="", help_text="The source's ETag of it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

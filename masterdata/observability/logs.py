@@ -1,5 +1,7 @@
 """Log records carry the correlation id; production writes them as one JSON object per line.
 
+Every record is redacted before it is written (:mod:`masterdata.observability.redaction`).
+
 ``LOGGING`` in the settings is built by :func:`logging_config`; it must not import Django
 models (it is read while the settings load).
 """
@@ -42,19 +44,26 @@ def json_formatter() -> JsonFormatter:
 
 
 def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
-    """The ``LOGGING`` dict: one console handler, JSON or plain, with the correlation id filter."""
+    """The ``LOGGING`` dict: one console handler, JSON or plain, with the correlation id and redaction filters."""
     if log_format not in ("json", "plain"):
         raise ValueError(f"MDM_LOG_FORMAT must be 'json' or 'plain', not {log_format!r}.")
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "masterdata.observability.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "masterdata.observability.logs.RequestIdFilter"},
+            "redact": {"()": "masterdata.observability.redaction.RedactingFilter"},
+        },
         "formatters": {
             "plain": {"format": PLAIN_FORMAT},
             "json": {"()": "masterdata.observability.logs.json_formatter"},
         },
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]}
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": log_format,
+                "filters": ["request_id", "redact"],  # no secret or sensitive value reaches the output
+            }
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {"django.db.backends": {"level": "WARNING"}},

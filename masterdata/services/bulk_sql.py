@@ -37,7 +37,12 @@ def insert(model: type[models.Model], objs: Sequence[models.Model], *, with_ids:
         missing = [obj for obj in objs if obj.pk is None]
         for obj, pk in zip(missing, _next_ids(model, len(missing)), strict=True):
             obj.pk = pk
-    fields = [f for f in opts.concrete_fields if with_ids or not f.primary_key]
+    # Columns the database fills itself (``db_default``, e.g. the outbox's transaction id) are left out.
+    fields = [
+        f
+        for f in opts.concrete_fields
+        if (with_ids or not f.primary_key) and not (f.has_db_default() and _database_default(objs[0], f))
+    ]
     columns = [(f, _converter(f, db)) for f in fields]
     quote = db.ops.quote_name
     statement = f"COPY {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
@@ -74,6 +79,12 @@ def update(model: type[models.Model], objs: Sequence[models.Model], field_names:
         params = [convert(getattr(obj, attname)) for obj in chunk for attname, convert in columns]
         with db.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def _database_default(obj: models.Model, f: models.Field) -> bool:
+    from django.db.models.expressions import DatabaseDefault
+
+    return isinstance(obj.__dict__.get(f.attname), DatabaseDefault)
 
 
 def _next_ids(model: type[models.Model], count: int) -> list[int]:

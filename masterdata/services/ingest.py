@@ -12,6 +12,8 @@ transaction, in a fixed number of queries whatever the batch size (DESIGN §7):
    record *and* a duplicate suspect for a steward, below that a new record.
 4. **Survivorship** per field (:mod:`.survivorship`); steward-locked fields are never touched;
    disagreement of equal standing raises a conflict (:mod:`.conflicts`) and keeps the value.
+   The domain's data-quality rules (:mod:`.quality`) then judge the resulting record: a blocking
+   rule fails it (stage ``validate``), a warning becomes an issue written with the batch.
 5. **Write** in bulk (:mod:`.ingest_write`): records with history (who, why, source), links,
    conflicts, duplicate suspects and outbox events. A record the database still refuses fails
    alone; the rest of the batch commits.
@@ -31,10 +33,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from masterdata.models import GoldenRecord, GoldenStatus, LinkStatus, SourceLink, SourceSystem
+from masterdata.models import ConflictReason, GoldenRecord, GoldenStatus, LinkStatus, SourceLink, SourceSystem
 from masterdata.registry import Domain
 from masterdata.services import conflicts as conflict_service
-from masterdata.services import ingest_write, matching
+from masterdata.services import ingest_write, matching, quality
 from masterdata.services.ingest_schema import Errors, Pending, RecordSchema
 from masterdata.services.survivorship import CONFLICT, TAKE, RuleBook, comparable, is_empty
 
@@ -190,6 +192,7 @@ class Batch:
     def _process(self, live: list[Item]) -> None:
         self.targets = self._find_targets(live)
         self.rules = RuleBook.load(self.domain)
+        self.quality = quality.IngestGate(self.domain)
         self.conflicts = conflict_service.ConflictBook(self.domain, [t.record.pk for t in self.targets if not t.is_new])
         for target in self.targets:
             for item in target.items:
@@ -197,6 +200,7 @@ class Batch:
         self.conflicts.translate_foreign_keys(self.schema.foreign_keys)
         self._check(self.targets)
         ingest_write.write(self, [t for t in self.targets if not t.failed])
+        self.quality.record(self.targets)  # warnings: issues and scores, in the batch's transaction
         for target in self.targets:
             if not target.failed:
                 self._conclude(target)
@@ -243,7 +247,7 @@ class Batch:
         # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
         rows = SourceLink.objects.filter(
             source=self.source, domain=self.domain.name, source_key__in=[i.record.source_key for i in valid]
-        ).values_list("source_key", "id", "golden_id", "status", "payload_hash")
+        ).values_list("source_key", "id", "golden_id", "status", "payload_hash", "source_values")
         by_key = {row[0]: row[1:] for row in rows} if valid else {}
         live = []
         for item in valid:
@@ -251,13 +255,14 @@ class Batch:
             if key not in by_key:
                 live.append(item)
                 continue
-            pk, golden_id, status, digest = by_key[key]
+            pk, golden_id, status, digest, known = by_key[key]
             if status == LinkStatus.ACTIVE and digest == item.digest:
                 item.outcome.outcome, item.outcome.golden_id = SKIPPED, golden_id
                 continue
             item.link = SourceLink(
-                pk=pk, source=self.source, domain=self.domain.name, source_key=key, golden_id=golden_id, status=status
-            )
+                pk=pk, source=self.source, domain=self.domain.name, source_key=key, golden_id=golden_id, status=status,
+                source_values=known or {},
+            )  # fmt: skip
             item.link._state.adding = False
             live.append(item)
         return live
@@ -392,6 +397,8 @@ class Batch:
                 if open_conflict is not None:
                     self.conflicts.refresh(open_conflict, self._candidate(item, name, shown), record)
                 continue
+            if self._echo_or_collision(target, item, f, current, offered, shown):
+                continue
             if self.conflicts.decided_against(record.pk, name, source, shown):
                 continue
             incumbent = (record.provenance or {}).get(name)
@@ -416,6 +423,36 @@ class Batch:
                 self.conflicts.offer(record, name, decision.reason, held, self._candidate(item, name, shown))
                 item.outcome.conflicts.append(name)
         self._merge_attributes(target, item, locked)
+
+    def _echo_or_collision(self, target: Target, item: Item, f: Any, current: Any, offered: Any, shown: Any) -> bool:
+        """Two-way sync with a source the hub pushes to: True when the offered value is settled here.
+
+        The link knows what the source holds since the hub's last push (``source_values``). A
+        value equal to it is no change of the source's own — the echo of our push, or an old value
+        it still reports — and is ignored. A value that differs from it while the hub's value
+        differs from it too is a two-way collision: neither side wins, a conflict keeps both and
+        the push of the field to the source waits for the steward (foreign keys excepted: they
+        are compared by code only for echoes).
+        """
+        known_values = item.link.source_values if item.link is not None else None
+        if not known_values or f.name not in known_values:
+            return False
+        known = known_values[f.name]
+        if f.name in self.schema.foreign_keys:
+            return shown == known
+        if comparable(f, offered) == comparable(f, known):
+            return True
+        if isinstance(current, Pending) or comparable(f, current) == comparable(f, known):
+            return False  # only the source changed it: survivorship decides as for any change
+        record = target.record
+        incumbent = (record.provenance or {}).get(f.name) or {}
+        owner = incumbent.get("source")
+        held = conflict_service.candidate(owner, conflict_service.to_json(current), incumbent.get("at"),
+                                          self.rules.trust(owner, f.name))  # fmt: skip
+        reason = ConflictReason.TWO_WAY_COLLISION
+        self.conflicts.offer(record, f.name, reason, held, self._candidate(item, f.name, shown))
+        item.outcome.conflicts.append(f.name)
+        return True
 
     def _candidate(self, item: Item, name: str, shown: Any) -> dict[str, Any]:
         """The value ``item`` offers for field ``name``, as a conflict candidate."""
@@ -473,6 +510,7 @@ class Batch:
                 if errors:
                     target.fail("validate", errors)
         self._check_unique([t for t in targets if not t.failed and (t.is_new or t.changed)])
+        self.quality.check([t for t in targets if not t.failed and (t.is_new or t.changed)])  # blocking rules
         ingest_write.plan_waves(self, [t for t in targets if not t.failed])
 
     def _check_unique(self, targets: list[Target]) -> None:

@@ -22,12 +22,12 @@ from django.db import DataError, IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from masterdata.models import ChangeKind, GoldenRecord, LinkStatus, SourceLink
-from masterdata.services import access, bulk_sql, matching, orgtree, outbox
+from masterdata.services import access, bulk_sql, conflicts, matching, orgtree, outbox
 
 if TYPE_CHECKING:
     from masterdata.services.ingest import Batch, Target
 
-LINK_FIELDS = ["golden_id", "last_payload", "payload_hash", "last_seen_at", "status", "updated_at"]
+LINK_FIELDS = ["golden_id", "last_payload", "payload_hash", "last_seen_at", "status", "updated_at", "source_values"]
 REFUSALS = (IntegrityError, DataError, orgtree.TreeCycleError)
 
 
@@ -204,6 +204,7 @@ def _event(batch: Batch, target: Target, kind: str, fields: list[str]):
         source=batch.source,
         user=batch.user,
         at=batch.now,
+        owner_org_id=access.org_unit_of(batch.domain, record),
     )
 
 
@@ -219,6 +220,8 @@ def _write_links(batch: Batch, targets: list[Target]) -> None:
             link.last_seen_at = batch.now
             link.status = LinkStatus.ACTIVE
             link.updated_at = batch.now
+            if link.source_values:  # the hub pushes to this source: it now holds what it reported
+                link.source_values = {**link.source_values, **conflicts.to_json(item.record.values)}
             (changed_links if item.link else new_links).append(link)
     bulk_sql.insert(SourceLink, new_links, with_ids=False)
     bulk_sql.update(SourceLink, changed_links, LINK_FIELDS)

@@ -21,6 +21,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from masterdata.fields import SensitiveField
 from masterdata.models import (
     Conflict,
     ConflictStatus,
@@ -185,12 +186,22 @@ def _require_scope(user: Any, record: GoldenRecord) -> None:
 
 # --- the merge, step by step --------------------------------------------------------------------
 def snapshot_of(record: GoldenRecord) -> dict[str, Any]:
-    """The record's values by column (foreign keys as ids), as JSON stores them."""
+    """The record's values by column (foreign keys as ids), as a snapshot keeps them."""
     return {
-        f.attname: to_json(getattr(record, f.attname))
+        f.attname: _stored(f, getattr(record, f.attname))
         for f in record._meta.concrete_fields
         if f.name not in NOT_RESTORED
     }
+
+
+def _stored(f: models.Field, value: Any) -> Any:
+    """JSON; a sensitive field in its encrypted column form, so a snapshot never holds it in clear."""
+    return f.get_prep_value(value) if isinstance(f, SensitiveField) else to_json(value)
+
+
+def snapshot_value(f: models.Field, stored: Any) -> Any:
+    """The field value a snapshot entry stands for (dates, decimals and sensitive values restored)."""
+    return stored if stored is None else f.to_python(stored)
 
 
 def _take_chosen_values(
@@ -216,7 +227,8 @@ def _take_chosen_values(
     if not changed:
         return survivor
     updated = golden.update(survivor, changed, ctx)
-    snapshot.survivor_after = {attname: to_json(getattr(updated, attname)) for attname in changed}
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    snapshot.survivor_after = {attname: _stored(fields[attname], getattr(updated, attname)) for attname in changed}
     return updated
 
 
@@ -358,13 +370,11 @@ def _user_or_none(user: Any) -> Any:
 def _values_from(record: GoldenRecord, stored: dict[str, Any]) -> dict[str, Any]:
     """Snapshot values (JSON) turned back into field values, by column name."""
     fields = {f.attname: f for f in record._meta.concrete_fields}
-    values = {}
-    for attname, value in stored.items():
-        f = fields.get(attname)
-        if f is None or f.name in NOT_RESTORED:
-            continue
-        values[attname] = value if value is None or isinstance(f, models.JSONField) else f.to_python(value)
-    return values
+    return {
+        attname: snapshot_value(fields[attname], value)
+        for attname, value in stored.items()
+        if attname in fields and fields[attname].name not in NOT_RESTORED
+    }
 
 
 def _restore(record: GoldenRecord, stored: dict[str, Any], ctx: golden.ChangeContext) -> None:
@@ -376,13 +386,13 @@ def _restore(record: GoldenRecord, stored: dict[str, Any], ctx: golden.ChangeCon
 
 def _restore_survivor(survivor: GoldenRecord, record: MergeRecord, ctx: golden.ChangeContext) -> list[str]:
     before = _values_from(survivor, {a: record.survivor_before.get(a) for a in record.survivor_after})
-    names = {f.attname: f.name for f in survivor._meta.concrete_fields}
+    fields = {f.attname: f for f in survivor._meta.concrete_fields}
     data, kept = {}, []
     for attname, written in record.survivor_after.items():
-        if to_json(getattr(survivor, attname)) == written:
+        if to_json(getattr(survivor, attname)) == to_json(snapshot_value(fields[attname], written)):
             data[attname] = before[attname]
         else:
-            kept.append(names[attname])
+            kept.append(fields[attname].name)
     if data:
         golden.update(survivor, data, ctx)
     return kept

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from masterdata.models import ChangeEvent, ChangeKind, GoldenRecord, GoldenStatus, SourceSystem
 from masterdata.registry import registry
-from masterdata.services import bulk_sql
+from masterdata.services import access, bulk_sql
+from masterdata.signals import outbox_written
 
 #: Columns that change with every version or only steer the hub; an event does not list them.
 NOT_ANNOUNCED = frozenset({"id", "version", "created_at", "updated_at", "provenance"})
@@ -55,8 +56,13 @@ def build(
     source: SourceSystem | None = None,
     user: Any = None,
     at: datetime | None = None,
+    owner_org_id: int | None = None,
 ) -> ChangeEvent:
-    """An unsaved event (bulk writers collect them and call :func:`write`)."""
+    """An unsaved event (bulk writers collect them and call :func:`write`).
+
+    ``owner_org_id``: the record's owning org unit (:func:`masterdata.services.access.org_unit_of`),
+    which scopes who may read the event in the change feed.
+    """
     return ChangeEvent(
         domain=domain,
         golden_id=golden_id,
@@ -66,19 +72,23 @@ def build(
         origin_source=source,
         user=user if getattr(user, "pk", None) is not None else None,
         occurred_at=at or timezone.now(),
+        owner_org_id=owner_org_id,
     )
 
 
 def write(events: list[ChangeEvent]) -> None:
-    """Insert events in bulk (a batch writes one per changed record)."""
+    """Insert events in bulk (a batch writes one per changed record) and announce them."""
+    if not events:
+        return
     bulk_sql.insert(ChangeEvent, events, with_ids=False)
+    outbox_written.send(sender=ChangeEvent, event_ids=[])
 
 
 def record_change(record: GoldenRecord, kind: str, changed: Iterable[str], ctx: Any) -> ChangeEvent:
     """Write the event of a saved change (``ctx``: the ``golden.ChangeContext`` of the save)."""
-    domain = registry.for_model(type(record)).name
+    domain = registry.for_model(type(record))
     event = build(
-        domain,
+        domain.name,
         record.pk,
         record.version,
         kind,
@@ -86,8 +96,10 @@ def record_change(record: GoldenRecord, kind: str, changed: Iterable[str], ctx: 
         source=ctx.source,
         user=ctx.user,
         at=ctx.at,
+        owner_org_id=access.org_unit_of(domain, record),
     )
     event.save()
+    outbox_written.send(sender=ChangeEvent, event_ids=[event.pk])
     return event
 
 

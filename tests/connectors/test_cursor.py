@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.errors import ConfigurationError, UnsupportedOperation
-from connectors.protocols import Cursor, CursorTracker, FetchSpec, get_connector
+from connectors.protocols import Cursor, CursorTracker, FetchSpec, PushSpec, get_connector
 from connectors.protocols.base import dig
 from tests.connectors.conftest import make_connection
 
@@ -78,6 +78,6 @@ def test_a_spec_without_cursor_field_admits_everything_and_has_no_cursor():
     assert tracker.page_cursor(ordered=True, last=True) is None
 
 
-def test_reading_protocols_refuse_to_push_until_they_can(tmp_path):
+def test_a_file_drop_cannot_be_pushed_to(tmp_path):
     with pytest.raises(UnsupportedOperation, match="file connector cannot push"):
-        get_connector(make_connection("file", str(tmp_path))).push(FetchSpec(resource="x", key_field="id"), [])
+        get_connector(make_connection("file", str(tmp_path))).send(PushSpec(resource="x", key_field="id"), [])

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             elif login.password:
                 secret = f"password: {login.password}"
             elif login.username == demo_data.writer.INTEGRATION_USER:
-                secret = f"token unchanged (manage.py drf_create_token {login.username} shows it)"
+                secret = "token shown once when issued (admin ▸ API tokens issues a new one)"
             else:
                 secret = "password unchanged since creation (manage.py changepassword resets it)"
             self.stdout.write(f"  {login.username} — {login.role} — {secret}")

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from masterdata.models import SourceKind, SourceSystem
 from masterdata.registry import registry
-from masterdata.services import access, golden
+from masterdata.services import access, golden, tokens
 
 from . import catalog
 from .plan import DemoPlan
@@ -130,7 +129,7 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
     if integration is None:
         integration = user_model.objects.create_user(INTEGRATION_USER, email="", password=None)
         integration.user_permissions.set(Permission.objects.filter(codename__in=INTEGRATION_PERMS))
-        token = Token.objects.create(user=integration).key
+        token = tokens.issue(integration, "demo ERP integration").key
     _grant_once(integration, units[catalog.GROUP_CODE])  # the group ERP serves every company
     logins.append(Login(INTEGRATION_USER, "API system account (token only)", None, token))
     return logins

@@ -108,6 +108,23 @@ def test_a_body_that_is_not_records_is_refused(api_crm, body, code):
     assert written()["runs"] == 0
 
 
+def test_records_holding_nul_characters_are_refused_before_anything_is_written(api_crm):
+    response = post(api_crm, [GOOD, {"id": "C2", "name": "a\u0000b"}, {"id": "C3", "x": {"k\u0000": 1}}])
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_record")
+    assert set(response.json()["errors"]) == {"[1]", "[2]"}
+    assert written()["runs"] == 0
+
+
+def test_a_key_longer_than_a_link_can_hold_is_refused_and_the_key_not_used_up(api_crm):
+    response = post(api_crm, [GOOD, {"id": "x" * 201, "name": "Long"}])
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_record")
+    assert list(response.json()["errors"]) == ["[1]"]
+    assert written()["runs"] == 0
+    assert post(api_crm, [GOOD]).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("source", "domain", "code"), [("nope", "customer", "unknown_source"), ("crm", "x", "unknown_domain")]
 )
@@ -339,3 +356,25 @@ def test_the_batch_limit_defaults_to_a_thousand_records(settings):
     del settings.MDM_INGEST_MAX_RECORDS
 
     assert ingest_service.max_records() == 1000
+
+
+def test_the_admin_grants_the_ingest_permission_on_one_mapping_and_nothing_else(crm, superuser):
+    from django.test import Client
+
+    from connectors.models import Mapping
+    from tests.factories import UserFactory
+
+    account = UserFactory(username="crm-feed")
+    mapping = Mapping.objects.get(source=crm, domain="customer")
+    browser = Client()
+    browser.force_login(superuser)
+    url = f"/admin/connectors/mapping/{mapping.pk}/permissions/user-manage/{account.pk}/"
+
+    page = browser.get(url)
+    response = browser.post(url, {"permissions": ["ingest_mapping"]})
+
+    assert page.status_code == 200 and "change_mapping" not in page.content.decode()
+    assert response.status_code == 302
+    assert account.has_perm("connectors.ingest_mapping", mapping)
+    assert not account.has_perm("connectors.change_mapping", mapping)
+    assert post(client_for(account), [GOOD]).status_code == 200

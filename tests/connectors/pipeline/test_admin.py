@@ -107,11 +107,14 @@ def test_runs_states_and_failures_are_listed_and_failures_can_be_discarded(db, s
     failure = SyncFailure.objects.get()
 
     for model in ("syncrun", "syncstate", "syncfailure", "mapping", "connection"):
-        assert superuser_client.get(f"/admin/connectors/{model}/").status_code == 200
+        assert superuser_client.get(f"/admin/connectors/{model}/", follow=True).status_code == 200
     detail = superuser_client.get(admin_url(SyncFailure, "change", failure.pk)).content.decode()
     assert "never" in detail and "last_transaction_date" in detail
 
-    superuser_client.post(admin_url(SyncFailure, "changelist"), {"action": "discard", "_selected_action": [failure.pk]})
+    superuser_client.post(
+        admin_url(SyncFailure, "changelist"),
+        {"action": "discard", "_selected_action": [failure.pk], "apply": "yes", "reason": "obsolete"},
+    )
 
     failure.refresh_from_db()
     assert failure.status == FailureStatus.DISCARDED and failure.closed_by.username == "admin"

@@ -1,4 +1,8 @@
-"""Push targets wired to the fake systems, a clock the tests move, and helpers that count what arrived."""
+"""Push targets wired to the fake systems, a clock the tests move, and helpers that count what arrived.
+
+Push tests commit (``transactional_db``): the dispatcher reads the change feed, which serves
+only committed events, as a real dispatcher would.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 
 from connectors.models import Delivery, DeliveryStatus, PushTarget
@@ -28,22 +33,38 @@ CRM_PUSH_MAP = [
 
 @dataclass
 class Clock:
-    """The time a test says it is: retries are driven by moving it, never by sleeping."""
+    """The time a test says it is: retries are driven by moving it, never by sleeping.
 
-    now: datetime
+    It never runs behind the real clock (changes are stamped with real time).
+    """
+
+    offset: timedelta = timedelta(0)
+
+    @property
+    def now(self) -> datetime:
+        return timezone.now() + self.offset
 
     def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
+        self.offset += timedelta(seconds=seconds)
         return self.now
 
     def to(self, moment: datetime) -> datetime:
-        self.now = max(self.now, moment)
+        self.offset += max(timedelta(0), moment - self.now)
         return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(timezone.now())
+    return Clock()
+
+
+@pytest.fixture(autouse=True)
+def enqueued(monkeypatch) -> list[tuple[str, Any]]:
+    """What would have been handed to workers after a commit (tests drive delivery themselves)."""
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(dispatch, "_enqueue", lambda event_ids: calls.append(("dispatch", event_ids)))
+    monkeypatch.setattr(dispatch, "enqueue_targets", lambda target_ids: calls.append(("deliver", target_ids)))
+    return calls
 
 
 def push_target(
@@ -72,7 +93,7 @@ def crm_target(fake: CrmFake, *, code: str = "crm", timeout: float = 5, **fields
 
 
 @pytest.fixture
-def crm_push(db, crm):
+def crm_push(transactional_db, crm):
     return crm_target(crm)
 
 
@@ -92,7 +113,8 @@ def run_until_settled(target: PushTarget, clock: Clock, *, rounds: int = 30) -> 
         pending = Delivery.objects.filter(target=target, status=DeliveryStatus.PENDING)
         if not pending.exists():
             return used
-        clock.to(min(pending.values_list("next_attempt_at", flat=True)))
+        # A record is due when all its pending deliveries are (a new change waits with one in backoff).
+        clock.to(min(pending.values("golden_id").annotate(due=Max("next_attempt_at")).values_list("due", flat=True)))
     raise AssertionError(f"deliveries still pending after {rounds} rounds")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from connectors.models import Delivery, DeliveryStatus, DeliveryTrigger, FeedCursor
@@ -13,6 +14,8 @@ from masterdata.models import ChangeEvent, SourceLink, SyncDirection
 from masterdata.services import golden
 from tests.connectors.fakes import CrmFake
 from tests.connectors.push.conftest import change, crm_target, new_customer, run_until_settled
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def deliveries(target) -> list[tuple[int, str, int | None]]:
@@ -186,7 +189,7 @@ def test_only_one_worker_sends_for_a_target_at_a_time(crm_push, clock):
     assert push.deliver_due(crm_push, now=clock.now).pushed == 1
 
 
-def test_the_odata_target_gets_post_then_patch_with_if_match(db, odata_v4, clock):
+def test_the_odata_target_gets_post_then_patch_with_if_match(odata_v4, clock):
     from masterdata.models import SourceSystem
     from tests.connectors.pipeline.conftest import sap_source
     from tests.connectors.push.conftest import push_target

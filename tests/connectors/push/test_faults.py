@@ -21,7 +21,7 @@ from tests.connectors.push.conftest import (
     run_until_settled,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def a_batch_of_changes(count: int = 6):

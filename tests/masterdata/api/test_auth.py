@@ -7,9 +7,9 @@ Nothing under /api/ answers without authentication, the schema and the docs incl
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from masterdata.services import tokens
 from tests.masterdata.api.helpers import DOMAINS
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_health_answers_without_credentials():
 
 @pytest.mark.parametrize("keyword", ["Token", "Bearer", "bearer"])
 def test_a_token_is_accepted_with_either_keyword(steward_a, customers, keyword):
-    token = Token.objects.create(user=steward_a)
+    token = tokens.issue(steward_a, "tests")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
 
@@ -94,7 +94,7 @@ def test_a_wrong_or_malformed_token_answers_401(steward_a, header):
 
 
 def test_the_token_of_a_deactivated_user_answers_401(steward_a):
-    token = Token.objects.create(user=steward_a)
+    token = tokens.issue(steward_a, "tests")
     steward_a.is_active = False
     steward_a.save()
     client = APIClient()
@@ -128,7 +128,7 @@ def test_a_browser_session_must_send_the_csrf_token_to_write(steward_a, customer
 
 
 def test_token_clients_need_no_csrf_token(steward_a, customers):
-    token = Token.objects.create(user=steward_a)
+    token = tokens.issue(steward_a, "tests")
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
 

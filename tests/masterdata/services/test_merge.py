@@ -244,6 +244,19 @@ def test_a_failure_half_way_writes_nothing(org, merger_a):
     assert ChangeEvent.objects.filter(domain="employee").count() == 0
 
 
+def test_the_snapshot_keeps_sensitive_values_encrypted_and_unmerge_restores_them(org, merger_a):
+    survivor = EmployeeFactory(code="E-1", name="Wang Wei", org_unit=org.a, national_id="")
+    loser = EmployeeFactory(code="E-9", name="Wei Wang", org_unit=org.a, national_id="310101199001011234")
+
+    record = merge.merge(registry.get("employee"), survivor, loser, {"national_id": "loser"}, merger_a, "one person")
+
+    assert Employee.objects.get(pk=survivor.pk).national_id == "310101199001011234"
+    assert "310101199001011234" not in str(record.loser_before) + str(record.survivor_after)
+    merge.unmerge(record, merger_a, "two people")
+    assert Employee.objects.get(pk=survivor.pk).national_id == ""
+    assert Employee.objects.get(pk=loser.pk).national_id == "310101199001011234"
+
+
 # --- unmerge ------------------------------------------------------------------------------------
 def test_unmerge_restores_the_loser_its_links_and_the_survivors_values_as_new_versions(pair, merger_a, crm):
     record = do_merge(pair, merger_a, {"phone": "loser"})

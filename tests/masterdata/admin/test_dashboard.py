@@ -1,0 +1,202 @@
+"""The dashboard on the admin index: every figure within the user's scope, each linked to the list it counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from connectors.models import Delivery, FailureClass, FailureDirection, FailureStage, PushTarget, SyncRun
+from masterdata.models import Conflict, DuplicateSuspect, QualityScore
+from masterdata.services import dashboard
+from tests.conftest import make_steward
+from tests.connectors.admin.conftest import queued
+from tests.factories import CustomerFactory, SourceSystemFactory
+from tests.masterdata.admin.conftest import browser
+
+INDEX = reverse("admin:index")
+
+
+@pytest.fixture
+def resolver_a(org, stewards_group):
+    return make_steward("resolver_a", org.a, stewards_group, actions=("view", "change", "resolve"))
+
+
+def conflict(record, field: str = "name") -> Conflict:
+    return Conflict.objects.create(
+        domain="customer", golden_id=record.pk, field=field, reason="equal_trust", owner_org=record.owner_org
+    )
+
+
+def duplicate(first, second) -> DuplicateSuspect:
+    a, b = sorted([first.pk, second.pk])
+    return DuplicateSuspect.objects.create(domain="customer", golden_id_a=a, golden_id_b=b, score=91,
+                                           owner_org=first.owner_org)  # fmt: skip
+
+
+@pytest.fixture
+def open_work(org, customers):
+    """Company A: 2 conflicts (one in its sales department), 1 duplicate, 1 failure; B: 1 conflict; group: 1 failure."""
+    conflict(customers.a)
+    conflict(customers.a_sales)
+    conflict(customers.b)
+    duplicate(customers.a, CustomerFactory(owner_org=org.a_sales))
+    queued(golden=customers.a, key="FAILED-A")
+    queued(key="FAILED-NEW")  # a record the hub does not know yet
+    return customers
+
+
+def links(html: str) -> dict[str, str]:
+    """Visible text → href of every link in the dashboard."""
+    part = html[html.index('id="dashboard"') : html.index("</section>", html.index('id="dashboard-quality"'))]
+    return {unescape(re.sub(r"<[^>]+>", "", text)).strip(): unescape(href) for href, text in
+            re.findall(r'<a href="([^"]+)">(.*?)</a>', part, re.S)}  # fmt: skip
+
+
+def row_of(html: str, table_id: str, label: str) -> str:
+    section = html[html.index(f'id="work-{table_id}"') :]
+    start = section.index(f"<td>{label}</td>")
+    return section[start : section.index("</tr>", start)]
+
+
+def listed_rows(client, url: str) -> int:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert "?e=1" not in response.get("Location", ""), f"the list refused a filter of {url}"
+    html = response.content.decode()
+    if 'id="result_list"' not in html:
+        return 0
+    body = html[html.index("<tbody>", html.index('id="result_list"')) :]
+    return body[: body.index("</tbody>")].count("<tr")
+
+
+def test_open_work_is_counted_per_company_and_domain_and_each_number_opens_exactly_those_rows(superuser, open_work):
+    client = browser(superuser)
+    html = client.get(INDEX).content.decode()
+
+    a_conflicts = row_of(html, "conflicts", "A · Company A")
+    assert re.findall(r">(\d+)</a>", a_conflicts) == ["2", "2"]  # customers, total
+    assert re.findall(r">(\d+)</a>", row_of(html, "conflicts", "B · Company B")) == ["1", "1"]
+    assert re.findall(r">(\d+)</a>", row_of(html, "failed-syncs", "A · Company A")) == ["1", "1"]
+    assert re.findall(r">(\d+)</a>", row_of(html, "failed-syncs", "Group level")) == ["1", "1"]
+    assert re.findall(r">(\d+)</a>", row_of(html, "duplicate-suspects", "A · Company A")) == ["1", "1"]
+
+    conflicts_of_a = re.search(r'href="([^"]+)">2</a>', a_conflicts).group(1)
+    assert listed_rows(client, unescape(conflicts_of_a)) == 2
+    failures_of_a = re.search(r'href="([^"]+)">1</a>', row_of(html, "failed-syncs", "A · Company A")).group(1)
+    assert listed_rows(client, unescape(failures_of_a)) == 1
+    every_failure = re.search(r'id="work-failed-syncs">Failed syncs:\s*<a href="([^"]+)">2</a>', html).group(1)
+    assert listed_rows(client, unescape(every_failure)) == 2
+
+
+def test_a_steward_sees_the_work_of_their_company_only(resolver_a, open_work):
+    html = browser(resolver_a).get(INDEX).content.decode()
+
+    assert "B · Company B" not in html and "Group level" not in html
+    assert re.findall(r">(\d+)</a>", row_of(html, "conflicts", "A · Company A")) == ["2", "2"]
+    assert re.findall(r">(\d+)</a>", row_of(html, "failed-syncs", "A · Company A")) == ["1", "1"]
+    assert 'id="dashboard-sync"' not in html and 'id="dashboard-push"' not in html  # not theirs to act on
+
+
+def test_sync_runs_are_drawn_per_source_and_day_and_a_day_opens_that_days_runs(superuser):
+    source = SourceSystemFactory(code="erp")
+    now = timezone.now()
+    for started, fetched, failed in [(now, 120, 3), (now, 80, 0), (now - timedelta(days=1), 50, 5)]:
+        SyncRun.objects.create(source=source, domain="customer", status="partial", started_at=started,
+                               finished_at=started + timedelta(seconds=30), fetched=fetched, failed=failed)  # fmt: skip
+    client = browser(superuser)
+
+    html = client.get(INDEX).content.decode()
+
+    assert 'aria-label="Sync runs of erp per day: records, failures and run time"' in html
+    today = timezone.localdate()
+    assert f"<title>{today:%d %b}: 200 records in 2 run(s)</title>" in html
+    assert f"<title>{today:%d %b}: 3 failed records</title>" in html
+    day_url = dashboard.admin_list("connectors.SyncRun", source__id__exact=source.pk, started_at__year=today.year,
+                                   started_at__month=today.month, started_at__day=today.day)  # fmt: skip
+    assert f'href="{day_url}"'.replace("&", "&amp;") in html
+    assert listed_rows(client, day_url) == 2
+    series_url = links(html)["3 runs, 250 records, 8 failed"]
+    assert listed_rows(client, series_url) == 3
+
+
+def test_push_backlog_and_dead_letters_are_counted_per_target_with_its_switch(superuser, customers):
+    source = SourceSystemFactory(code="crm")
+    target = PushTarget.objects.create(
+        source=source, domain="customer", resource="/c", key_field="id", field_map={"code": "code"}, paused=True,
+        paused_reason="CRM upgrade",
+    )  # fmt: skip
+    for record in (customers.a, customers.b):
+        Delivery.objects.create(target=target, domain="customer", golden_id=record.pk, version=1)
+    queued(source, golden=customers.a, key="P-1", direction=FailureDirection.OUTBOUND, push_target=target,
+           stage=FailureStage.PUSH, classification=FailureClass.TRANSIENT)  # fmt: skip
+    client = browser(superuser)
+
+    html = client.get(INDEX).content.decode()
+
+    push = html[html.index('id="dashboard-push"') :]
+    assert "<strong>paused</strong> — CRM upgrade" in push and ">Resume</button>" in push
+    dead_url = dashboard.admin_list("connectors.SyncFailure", status__exact="open", push_target__id__exact=target.pk)
+    assert f'<a href="{dead_url}">1</a>'.replace("&", "&amp;") in push
+    assert listed_rows(client, dead_url) == 1
+    assert re.search(r'class="num">(?:<a href="[^"]+">)?2(?:</a>)?</td>', push)  # the backlog
+
+
+def test_quality_shows_the_mean_score_per_domain_within_scope(resolver_a, org, customers):
+    QualityScore.objects.create(domain="customer", golden_id=customers.a.pk, score=90, open_issues=1, owner_org=org.a)
+    QualityScore.objects.create(domain="customer", golden_id=customers.a_sales.pk, score=70, owner_org=org.a_sales)
+    QualityScore.objects.create(domain="customer", golden_id=customers.b.pk, score=10, owner_org=org.b)
+
+    html = browser(resolver_a).get(INDEX).content.decode()
+
+    quality = html[html.index('id="dashboard-quality"') :]
+    assert re.search(r"<td>customer</td>\s*<td class=\"num\">(<a [^>]+>)?80.0", quality)
+    assert 'aria-label="Mean data-quality score per domain"' in quality
+
+
+def test_sections_whose_models_are_not_installed_say_not_configured(superuser, monkeypatch):
+    real = dashboard._model
+    missing = {"masterdata.QualityScore", "connectors.PushTarget", "connectors.SyncRun", "connectors.SyncFailure"}
+    monkeypatch.setattr(dashboard, "_model", lambda label: None if label in missing else real(label))
+
+    html = browser(superuser).get(INDEX).content.decode()
+
+    assert "Not configured: no data-quality scores in this installation." in html
+    assert "Not configured: push delivery is not installed." in html
+    assert "Not configured: the connectors are not installed." in html
+    assert re.search(r"Failed syncs:\s*<span class=\"quiet\">not configured</span>", html)
+
+
+def test_the_dashboard_loads_nothing_from_outside_the_hub(superuser, open_work):
+    html = browser(superuser).get(INDEX).content.decode()
+
+    assert "<svg" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_the_dashboard_costs_the_same_queries_however_much_work_is_open(superuser, org):
+    client = browser(superuser)
+    source = SourceSystemFactory()
+
+    def add(count: int, offset: int) -> None:
+        for i in range(offset, offset + count):
+            record = CustomerFactory(owner_org=org.a if i % 2 else org.b)
+            conflict(record)
+            queued(source, golden=record, key=f"K{i}")
+            SyncRun.objects.create(source=source, domain="customer", fetched=i, finished_at=timezone.now())
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(INDEX)
+        return len(captured)
+
+    add(2, 0)
+    few = queries()
+    add(20, 100)
+    assert queries() == few
