@@ -365,12 +365,12 @@ class Scenario:
 
 
 def client_for(user: Any) -> Any:
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token, _ = Token.objects.get_or_create(user=user)
+    from masterdata.services import tokens
+
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens.issue(user, 'bench').key}")
     return client
 
 

@@ -18,7 +18,7 @@ from celery import shared_task
 
 from connectors.errors import TransientError
 from connectors.models import SyncTrigger
-from connectors.services import dispatch, ingest, locks, pipeline, push, webhooks
+from connectors.services import alerts, dispatch, ingest, locks, pipeline, push, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +109,10 @@ def sweep_outbox(self) -> dict[str, Any]:
 def retry_dead_letters(self, failure_ids: list[int]) -> dict[str, int]:
     """Send parked pushes again, in the records' current state (a steward's bulk "retry")."""
     return push.retry_dead_letters(failure_ids)
+
+
+@shared_task(bind=True, acks_late=True)
+def check_alerts(self) -> dict[str, Any]:
+    """Beat: open, close and e-mail incidents (failing sources, full failure queues, dead letters)."""
+    opened = alerts.check_all()
+    return {"opened": [incident.pk for incident in opened]}

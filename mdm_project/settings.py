@@ -55,7 +55,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a locked-out login into a 429 page
+    "connectors.middleware.OpenIncidentsMiddleware",  # open incidents on the admin's front page, for staff
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -237,6 +237,11 @@ SPECTACULAR_SETTINGS = {
         # The status an API client may set (merging is the merge service's business).
         "SettableStatusEnum": [("active", "Active"), ("inactive", "Inactive")],
     },
+    # Every operation also documents its error answers (400, 401, 403, 404, 412, 415, 429).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "masterdata.api.schema.document_errors",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -279,6 +284,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connectors.tasks.sweep_outbox",
         "schedule": float(env_int("MDM_PUSH_SWEEP_SECONDS", 15)),
         "options": {"expire_seconds": env_int("MDM_PUSH_SWEEP_SECONDS", 15)},
+    },
+    # Opens, closes and e-mails incidents (connectors/services/alerts.py); sync runs also check as they end.
+    "check-alerts": {
+        "task": "connectors.tasks.check_alerts",
+        "schedule": float(env_int("MDM_ALERT_CHECK_SECONDS", 300)),
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -358,3 +368,26 @@ MDM_PUSH_BACKOFF_SECONDS = env_int("MDM_PUSH_BACKOFF_SECONDS", 30)
 MDM_PUSH_BACKOFF_MAX_SECONDS = env_int("MDM_PUSH_BACKOFF_MAX_SECONDS", 1800)
 MDM_PUSH_LEASE_SECONDS = env_int("MDM_PUSH_LEASE_SECONDS", 300)
 MDM_PUSH_QUEUE = os.environ.get("MDM_PUSH_QUEUE", "")
+# Alerts (connectors/services/alerts.py): the admins get one e-mail per incident — a source/domain
+# whose last MDM_ALERT_FAILED_RUNS runs failed, one with more than MDM_ALERT_FAILURE_THRESHOLD open
+# failures, a push target or webhook with at least MDM_ALERT_DEAD_LETTERS dead letters — sent to
+# MDM_ALERT_EMAILS (comma-separated), else to every active superuser with an e-mail address.
+MDM_ALERT_FAILED_RUNS = env_int("MDM_ALERT_FAILED_RUNS", 3)
+MDM_ALERT_FAILURE_THRESHOLD = env_int("MDM_ALERT_FAILURE_THRESHOLD", 100)
+MDM_ALERT_DEAD_LETTERS = env_int("MDM_ALERT_DEAD_LETTERS", 1)
+MDM_ALERT_EMAILS = env_list("MDM_ALERT_EMAILS")
+
+# --- E-mail (alerts) ----------------------------------------------------------------------------
+# The quick start prints e-mails to the console; production names its SMTP relay.
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "mdm-hub@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
+from masterdata.crypto import BLIND_INDEX_KEY_ENV, KEYS_ENV, generate_key
 from masterdata.models import OrgUnitType
 from masterdata.services import access, tokens
 from tests.factories import CustomerFactory, OrgUnitFactory, UserFactory
+
+# pytest-django runs with DEBUG off, where encryption at rest and the blind index need real keys:
+# one of each per test session (tests of rotation set their own).
+os.environ.setdefault(KEYS_ENV, generate_key())
+os.environ.setdefault(BLIND_INDEX_KEY_ENV, secrets.token_urlsafe(32))
 
 STEWARD_MODEL_PERMS = [
     f"{action}_{model}"

@@ -25,7 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from connectors.models import FailureDirection, FailureStatus, PushTarget, SyncFailure
 from connectors.services import decisions, failures
-from masterdata.admin.worklist import OwnerOrgFilter
+from masterdata.admin.worklist import OwnerOrgFilter, golden_annotation
 from masterdata.registry import registry
 from masterdata.services.orgtree import subtree_ids
 
@@ -92,7 +92,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
     """Read-only rows; decisions are actions (bulk) and buttons on the item (single), each with a reason."""
 
     list_display = (
-        "last_failed_at", "direction_label", "endpoint", "domain", "record", "stage", "classification",
+        "last_failed_at", "direction_label", "endpoint", "domain", "record", "stage_label", "class_label",
         "attempts", "error_preview", "status",
     )  # fmt: skip
     list_display_links = ("last_failed_at",)
@@ -103,6 +103,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
     search_fields = ("=source_key", "error")
     list_per_page = 50
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # counting every filter's choices over the whole queue is not free
     actions = ["retry", "discard"]
     change_form_template = "admin/connectors/syncfailure/change_form.html"
     FAILURE_FIELDS = (
@@ -131,9 +132,18 @@ class FailureQueueAdmin(admin.ModelAdmin):
 
     @admin.display(description="record")
     def record(self, obj: SyncFailure) -> str:
-        label = obj.source_key or (f"#{obj.golden_id}" if obj.golden_id else obj.fingerprint[:40])
+        code = getattr(obj, "record_code", None)
+        label = code or obj.source_key or (f"#{obj.golden_id}" if obj.golden_id else obj.fingerprint[:40])
         url = record_url(obj)
         return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="stage", ordering="stage")
+    def stage_label(self, obj: SyncFailure) -> str:
+        return obj.get_stage_display().split(" (")[0]
+
+    @admin.display(description="classification", ordering="classification")
+    def class_label(self, obj: SyncFailure) -> str:
+        return obj.get_classification_display().split(" (")[0] if obj.classification else "—"
 
     @admin.display(description="last error")
     def error_preview(self, obj: SyncFailure) -> str:
@@ -153,7 +163,8 @@ class FailureQueueAdmin(admin.ModelAdmin):
 
     # --- scope and permissions --------------------------------------------------------------
     def get_queryset(self, request: HttpRequest):
-        return failures.visible(request.user, super().get_queryset(request))
+        queryset = super().get_queryset(request).annotate(record_code=golden_annotation("golden_id"))
+        return failures.visible(request.user, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]

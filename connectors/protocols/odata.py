@@ -26,7 +26,7 @@ updates with only the changed properties and ``If-Match`` when the service gave 
 Options: ``update_method`` (``PATCH``; ``MERGE`` is tunnelled as ``POST`` + ``X-HTTP-Method``;
 ``PUT`` sends every property), ``key_type`` (``string`` quoted, ``number``, ``guid``), ``etag``
 (false: never send ``If-Match``), ``csrf`` (fetch SAP's ``x-csrf-token`` before writing; v2 default
-true, v4 false).
+true, v4 false), ``batch_size`` (v4: up to that many writes per JSON ``$batch`` request).
 """
 
 from __future__ import annotations
@@ -39,8 +39,15 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from connectors.errors import AuthError, ConfigurationError, ConnectorError, PayloadError, PreconditionFailed
-from connectors.http import encode_query
+from connectors.errors import (
+    AuthError,
+    ConfigurationError,
+    ConnectorError,
+    PayloadError,
+    PreconditionFailed,
+    TransientError,
+)
+from connectors.http import encode_query, parse_retry_after
 from connectors.protocols.base import (
     CheckResult,
     Cursor,
@@ -386,6 +393,87 @@ class ODataV4Connector(ODataConnector):
     default_literal = "iso"
     version_headers = {"OData-MaxVersion": "4.0", "OData-Version": "4.0"}
     count_option = ("$count", "true")
+
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        """With option ``batch_size`` (> 1), up to that many writes per JSON ``$batch`` request (OData 4.01).
+
+        Creates that must first look for a record an unanswered create made, and updates the
+        service refuses with 412, are handled one by one.
+        """
+        size = int(self.option(spec, "batch_size", 0) or 0)
+        if size <= 1:
+            return super().send(spec, items)
+        results: dict[int, Sent] = {}
+        single = [item for item in items if item.key is None and item.recover]
+        for item, sent in zip(single, super().send(spec, single), strict=True):
+            results[id(item)] = sent
+        batched = [item for item in items if id(item) not in results]
+        down: ConnectorError | None = None
+        for start in range(0, len(batched), size):
+            chunk = batched[start : start + size]
+            if down is not None:
+                results.update({id(item): Sent(item.ref, error=down, attempted=False) for item in chunk})
+                continue
+            try:
+                answers = self._batch(spec, chunk)
+            except ConnectorError as exc:
+                results.update({id(item): Sent(item.ref, error=exc, status=exc.status) for item in chunk})
+                down = exc if isinstance(exc, TransientError) else None
+                continue
+            for item, answer in zip(chunk, answers, strict=True):
+                results[id(item)] = self._batch_result(spec, item, answer)
+        return [results[id(item)] for item in items]
+
+    def _batch(self, spec: PushSpec, chunk: list[Outgoing]) -> list[dict[str, Any]]:
+        requests = []
+        for number, item in enumerate(chunk):
+            if item.key is None:
+                headers = {"Content-Type": "application/json", "Prefer": "return=representation"}
+                request = {"method": "POST", "url": spec.resource, "body": item.body, "headers": headers}
+            else:
+                headers = {"Content-Type": "application/json"}
+                if item.etag and self.option(spec, "etag", True):
+                    headers["If-Match"] = item.etag
+                request = {"method": "PATCH", "url": self.entity_path(spec, item.key), "body": item.patch,
+                           "headers": headers}  # fmt: skip
+            requests.append({"id": str(number), **request})
+        response = self._write("POST", "$batch", spec, {"requests": requests}, {"Accept": "application/json"})
+        try:
+            answered = {str(r.get("id")): r for r in response.json().get("responses", [])}
+        except (ValueError, AttributeError) as exc:
+            raise PayloadError("the $batch answer is not JSON", raw=response.text, url=response.url) from exc
+        missing = [str(n) for n in range(len(chunk)) if str(n) not in answered]
+        if missing:
+            raise PayloadError(f"the $batch answer lacks request(s) {', '.join(missing)}", raw=response.text)
+        return [answered[str(n)] for n in range(len(chunk))]
+
+    def _batch_result(self, spec: PushSpec, item: Outgoing, answer: dict[str, Any]) -> Sent:
+        status = int(answer.get("status") or 0)
+        headers = {str(k).lower(): v for k, v in (answer.get("headers") or {}).items()}
+        body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+        if status == 412:
+            return super().send(spec, [item])[0]  # reads the record again, one by one
+        if status >= 400 or status == 0:
+            message = str((body.get("error") or {}).get("message") or f"HTTP {status} in $batch")
+            if status in (401, 403):
+                error: ConnectorError = AuthError(message, status=status)
+            elif status == 429 or status >= 500 or status == 0:
+                error = TransientError(
+                    message, status=status, retry_after=parse_retry_after(headers.get("retry-after"))
+                )
+            else:
+                error = ConnectorError(message, status=status)
+            return Sent(item.ref, status=status, error=error)
+        etag = headers.get("etag") or self._entity_etag(body)
+        if item.key is not None:
+            return Sent(item.ref, key=item.key, etag=etag, status=status)
+        key = dig(body, spec.key_field) if body else None
+        if key in (None, ""):
+            match = _ENTITY_KEY_RE.search(headers.get("odata-entityid") or headers.get("location") or "")
+            key = match.group(1) if match else None
+        if key in (None, ""):
+            return Sent(item.ref, status=status, error=PayloadError("the service did not say the key it created"))
+        return Sent(item.ref, key=str(key), etag=etag, status=status, created=True)
 
     def _unpack(self, body: Any, raw: str, url: str) -> tuple[list[Record], str | None, int | None]:
         if not isinstance(body, dict):

@@ -207,15 +207,16 @@ def _plain(value: Any) -> Any:
 def apply(document: dict[str, Any], *, dry_run: bool = False, origin: str = "config") -> ImportResult:
     """Make the hub match a validated document (see :func:`connectors.services.config.load`)."""
     result = Importer(document, dry_run=dry_run).run()
-    if not dry_run:
-        if result.changed:
-            logger.info("config import from %s: %d changes", origin, len(result.changes))
-            for line in result.lines():
-                logger.info("config import from %s: %s", origin, line)
-        else:
-            logger.info("config import from %s: no changes", origin)
-        audit.record(
-            AuditAction.CONFIG_IMPORTED,
-            detail={"origin": origin, "changes": len(result.changes), "paths": [c.path for c in result.changes][:200]},
-        )
+    if dry_run:
+        return result
+    if not result.changed:  # nothing changed, nothing to audit: a repeated import (seed_demo's) writes nothing
+        logger.info("config import from %s: no changes", origin)
+        return result
+    logger.info("config import from %s: %d changes", origin, len(result.changes))
+    for line in result.lines():
+        logger.info("config import from %s: %s", origin, line)
+    audit.record(
+        AuditAction.CONFIG_IMPORTED,
+        detail={"origin": origin, "changes": len(result.changes), "paths": [c.path for c in result.changes][:200]},
+    )
     return result

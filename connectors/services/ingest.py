@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -89,7 +89,7 @@ class Target:
     source: SourceSystem
     domain: str
     mapping: Mapping | None = None
-    participation: SourceDomain | None = field(default=None, repr=False)
+    participation: SourceDomain | None = None
 
 
 def max_records() -> int:
@@ -166,18 +166,24 @@ def check_batch(body: Any) -> list[dict[str, Any]]:
     wrong = {f"[{n}]": ["Each record must be a JSON object."] for n, r in enumerate(records) if not isinstance(r, dict)}
     if wrong:
         raise IngestRefused(400, "invalid_record", f"{len(wrong)} of the records are not JSON objects.", wrong)
-    nul = {f"[{n}]": ["Text must not contain NUL characters."] for n, r in enumerate(records) if _holds_nul(r)}
-    if nul:  # no database column can keep them, not even the failure queue's
-        raise IngestRefused(400, "invalid_record", f"{len(nul)} of the records hold NUL characters.", nul)
+    unstorable = "Text must be valid Unicode without NUL characters."
+    bad = {f"[{n}]": [unstorable] for n, record in enumerate(records) if _unstorable(record)}
+    if bad:  # no database column can keep such text, not even the failure queue's
+        raise IngestRefused(400, "invalid_record", f"{len(bad)} of the records hold text no database can keep.", bad)
     return records
 
 
-def _holds_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """NUL characters or lone surrogates (``"\\ud800"`` is valid JSON, but not UTF-8) anywhere in a record."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
                 return True
         elif isinstance(item, dict):
             pending.extend(item.keys())

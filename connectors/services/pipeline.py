@@ -40,7 +40,7 @@ from connectors.models import (
 )
 from connectors.protocols import Cursor, FetchSpec, Page, get_connector
 from connectors.protocols.base import dig, parse_timestamp
-from connectors.services import failures, locks
+from connectors.services import alerts, failures, locks
 from connectors.services.failures import FailedItem
 from connectors.services.mapping import Mapper, MappingConfigError, MappingError
 from connectors.services.plan import DryRunPlan
@@ -320,6 +320,7 @@ class _Pull:
                     self.state.last_full_at = self.run.finished_at
                 self.state.save(update_fields=["last_success_at", "last_full_at", "updated_at"])
             self.run.save()
+        self.ended()
 
     def fail(self, message: str) -> None:
         self.run.status = SyncRunStatus.FAILED
@@ -328,6 +329,12 @@ class _Pull:
         if not self.dry_run:
             self.run.refresh_from_db(fields=["pages", "cursor_after", *RUN_COUNTS])  # what really committed
             self.run.save(update_fields=["status", "error", "finished_at"])
+            self.ended()
+
+    def ended(self) -> None:
+        """A run that ended is what alerts watch: a source failing again and again, a filling failure queue."""
+        if not self.dry_run and self.run.pk:
+            alerts.run_finished(self.run)
 
 
 def pull(
@@ -449,4 +456,5 @@ def ingest_records(
     job.run.finished_at = timezone.now()
     if not dry_run:
         job.run.save(update_fields=["status", "finished_at"])
+        job.ended()
     return PullResult(job.run, job.plan, outcome)

@@ -156,6 +156,7 @@ class _Round:
         self.attempts = defaultdict(int)
         for delivery in deliveries:
             self.attempts[delivery.golden_id] = max(self.attempts[delivery.golden_id], delivery.attempts)
+        self.tried = {d.golden_id for d in deliveries if d.attempts or d.last_attempt_at is not None}
         records = {r.pk: r for r in self.domain.model_class._base_manager.filter(pk__in=golden_ids)}
         self.links = self._links(golden_ids)
         held = held_fields(self.target, golden_ids)
@@ -176,6 +177,9 @@ class _Round:
             item = self._outgoing(gid, values[gid], held.get(gid, set()))
             if item is not None:
                 items.append(item)
+        creates = [item.ref for item in items if item.key is None]
+        if creates:  # stamped first: should this worker die mid-request, the next one looks before it creates
+            _pending(self.target).filter(golden_id__in=creates).update(last_attempt_at=self.now)
         results = self.connector.send(self.spec, items) if items else []
         stop = False
         for item, sent in zip(items, results, strict=True):
@@ -222,7 +226,7 @@ class _Round:
             key=link.source_key if link is not None else None,
             etag=(link.source_etag or None) if link is not None else None,
             lookup_value=dig(body, self.spec.lookup_field),
-            recover=self.attempts[gid] > 0,
+            recover=gid in self.tried,
         )
 
     # --- outcomes ---------------------------------------------------------------------------------

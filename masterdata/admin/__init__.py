@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from masterdata.registry import registry
 
-from . import conflicts, duplicates, quality, security, sources  # noqa: F401  (they register their models)
+from . import conflicts, duplicates, permissions, quality, security, sources  # noqa: F401  (they register their models)
 
 
 def register_domains(site: admin.AdminSite = admin.site) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -19,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods
 
+from masterdata.fields import SensitiveField
 from masterdata.registry import registry
 from masterdata.services import audit, golden, sensitive
 
@@ -61,6 +63,12 @@ class SensitiveAdminMixin:
     """ModelAdmin mixin for golden records: the masked values, the reveal link and the reveal page."""
 
     reveal_template = "admin/golden/reveal_sensitive.html"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        """A one-line input (the admin would give text columns a textarea) that browsers do not autofill."""
+        if isinstance(db_field, SensitiveField):
+            kwargs.setdefault("widget", forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}))
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def sensitive_readonly_fields(self) -> tuple[str, ...]:
         return ("sensitive_values",) if self.domain.sensitive_fields else ()

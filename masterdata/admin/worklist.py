@@ -181,23 +181,27 @@ class WorklistAdmin(admin.ModelAdmin):
         user = request.user
         if not (user.is_active and user.is_staff):
             return False
-        memo = request.__dict__.setdefault("_worklist_may", {})
-        if "view" not in memo:
-            memo["view"] = bool(stewardship.visible_domains(user)) and access.has_any_grant(user, "view")
-        return memo["view"]
+        return self._may(request, "view")
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)  # rows are scoped by get_queryset
 
     def has_resolve_permission(self, request, obj=None) -> bool:
         """Steward decisions need the resolve grant somewhere; each row is checked again by the service."""
+        return self._may(request, "resolve")
+
+    def _may(self, request, action: access.Action) -> bool:
+        """Some domain to work on and some scope to work in (a grant, or a domain without owners).
+
+        Memoised per request: the admin asks many times while rendering one page.
+        """
         memo = request.__dict__.setdefault("_worklist_may", {})
-        if "resolve" not in memo:
+        if action not in memo:
             user = request.user
-            memo["resolve"] = bool(stewardship.visible_domains(user, "resolve")) and access.has_any_grant(
-                user, "resolve"
-            )
-        return memo["resolve"]
+            domains = stewardship.visible_domains(user, action)
+            unowned = any(registry.get(name).org_field is None for name in domains)
+            memo[action] = bool(domains) and (unowned or access.has_any_grant(user, action))
+        return memo[action]
 
     def has_add_permission(self, request) -> bool:
         return False

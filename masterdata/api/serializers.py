@@ -57,7 +57,7 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
         required=False,
         help_text="active or inactive (records are merged by the merge service, never deleted).",
     )
-    merged_into = serializers.PrimaryKeyRelatedField(read_only=True)
+    merged_into = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         """Refuse unstorable text before any field looks it up in the database."""
@@ -180,6 +180,14 @@ class HistoryEntrySerializer(serializers.Serializer):
              "new": _shown(c["new"], c["field"] in hidden)}
             for c in changes
         ]  # fmt: skip
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    """A page of versions, as ``HistoryCursorPagination`` answers it (for the schema)."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryEntrySerializer(many=True)
 
 
 def _shown(value: Any, masked: bool) -> Any:

@@ -20,7 +20,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -32,6 +38,7 @@ from masterdata.api.filters import StrictOrderingFilter, build_filterset
 from masterdata.api.pagination import HistoryCursorPagination
 from masterdata.api.serializers import (
     HistoryEntrySerializer,
+    HistoryPageSerializer,
     RevealSerializer,
     SourceLinkSerializer,
     unstorable_text,
@@ -352,10 +359,18 @@ def build_viewset(domain: Domain) -> type[GoldenRecordViewSet]:
         create=extend_schema(summary=f"Create a {domain.verbose_name}", tags=tags),
         update=extend_schema(summary=f"Replace a {domain.verbose_name}", tags=tags),
         partial_update=extend_schema(summary=f"Change fields of a {domain.verbose_name}", tags=tags),
-        destroy=extend_schema(tags=tags),
+        destroy=extend_schema(tags=tags, responses={200: domain.serializer_class}),  # answers the deactivated record
         deactivate=extend_schema(summary=f"Deactivate a {domain.verbose_name}", tags=tags),
         reactivate=extend_schema(summary=f"Reactivate a {domain.verbose_name}", tags=tags),
-        history=extend_schema(summary=f"History of a {domain.verbose_name}", tags=tags),
+        history=extend_schema(
+            summary=f"History of a {domain.verbose_name}",
+            tags=tags,
+            responses=PolymorphicProxySerializer(  # a page of versions, or with as_of the record as it stood
+                component_name=f"{domain.model_class.__name__}HistoryOrVersion",
+                serializers=[HistoryPageSerializer, domain.serializer_class],
+                resource_type_field_name=None,
+            ),
+        ),
         links=extend_schema(summary=f"Source links of a {domain.verbose_name}", tags=tags),
         reveal=extend_schema(summary=f"Reveal the sensitive fields of a {domain.verbose_name}", tags=tags),
     )(viewset)

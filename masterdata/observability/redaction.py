@@ -130,8 +130,8 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except (TypeError, ValueError):  # a broken format string: log it as given, still redacted
-            message = f"{record.msg} {record.args}"
+        except (TypeError, ValueError):  # a broken format string: its arguments could be anything
+            message = f"{record.msg} (arguments withheld: they do not fit the message)"
         record.msg, record.args = redact(message), None
         if record.exc_info:
             if not record.exc_text:

@@ -7,10 +7,10 @@ from django.urls import reverse
 
 from connectors.models import FailureDirection, FailureStatus, SyncFailure
 from connectors.services import dispatch
+from tests.browser.conftest import login, screenshot
 from tests.conftest import make_steward
 from tests.connectors.fakes import CrmFake
 from tests.connectors.push.conftest import Clock, crm_target, new_customer, run_until_settled
-from tests.browser.conftest import login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -34,6 +34,7 @@ def test_a_steward_bulk_retries_failed_pushes_after_the_target_recovers(page, or
 
     login(page, steward)
     page.get_by_role("link", name="Sync failures").first.click()
+    page.wait_for_url("**/syncfailure/?status__exact=open")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 3
     assert all("Transient" in text and "→ crm · customer" in text for text in rows.all_inner_texts())

@@ -108,11 +108,15 @@ def test_a_body_that_is_not_records_is_refused(api_crm, body, code):
     assert written()["runs"] == 0
 
 
-def test_records_holding_nul_characters_are_refused_before_anything_is_written(api_crm):
-    response = post(api_crm, [GOOD, {"id": "C2", "name": "a\u0000b"}, {"id": "C3", "x": {"k\u0000": 1}}])
+def test_records_holding_text_no_database_can_keep_are_refused_before_anything_is_written(api_crm):
+    body = '[{"id": "C1"}, {"id": "C2", "name": "a\\u0000b"}, {"id": "C3", "x": {"k\\u0000": 1}}, {"id": "\\ud800"}]'
+
+    response = api_crm.post(
+        URL.format(source="crm", domain="customer"), body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
 
     assert (response.status_code, response.json()["code"]) == (400, "invalid_record")
-    assert set(response.json()["errors"]) == {"[1]", "[2]"}
+    assert set(response.json()["errors"]) == {"[1]", "[2]", "[3]"}
     assert written()["runs"] == 0
 
 

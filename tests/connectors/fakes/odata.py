@@ -28,6 +28,7 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -86,6 +87,7 @@ class ODataFake(FakeServer, ABC):
         self.next_link = next_link
         self.context = context
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.batches: list[int] = []
         self.etags: dict[tuple[str, str], int] = {}
         self._numbers = itertools.count(9_000_001)
 
@@ -98,6 +100,8 @@ class ODataFake(FakeServer, ABC):
         relative = request.path[len(self.root_path) :].strip("/")
         if relative == "":
             return self.service_document()
+        if relative == "$batch" and request.method == "POST" and self.version == 4:
+            return self.batch(request)
         if relative in self.sets:
             if request.method == "POST":
                 return self.create(request, self.sets[relative])
@@ -106,6 +110,31 @@ class ODataFake(FakeServer, ABC):
         if match and match.group(1) in self.sets:
             return self.entity(request, self.sets[match.group(1)], key_of_literal(match.group(2)))
         return FakeResponse.json(self.error_body(404, f"Resource not found for segment '{relative}'"), 404)
+
+    def batch(self, request: FakeRequest) -> FakeResponse:
+        """OData 4.01 JSON batch: each request routed as if sent alone; answers by id."""
+        try:
+            requests = json.loads(request.body)["requests"]
+        except (ValueError, KeyError, TypeError):
+            raise BadRequest("not a JSON batch") from None
+        self.batches.append(len(requests))
+        answers = []
+        for sub in requests:
+            headers = Message()
+            for name, value in (sub.get("headers") or {}).items():
+                headers[name] = value
+            path, _, query = str(sub["url"]).partition("?")
+            inner = FakeRequest(sub["method"], f"{self.root_path}/{path.lstrip('/')}", query,
+                                parse_qs(query, keep_blank_values=True), headers,
+                                json.dumps(sub.get("body")).encode() if "body" in sub else b"",
+                                request.client_port)  # fmt: skip
+            try:
+                answer = self.route(inner)
+            except BadRequest as exc:
+                answer = FakeResponse.json(self.error_body(400, str(exc)), 400)
+            body = json.loads(answer.body) if answer.body else None
+            answers.append({"id": sub["id"], "status": answer.status, "headers": answer.headers, "body": body})
+        return FakeResponse.json({"responses": answers}, content_type=self.content_type)
 
     # --- writes ----------------------------------------------------------------------------------
     def etag(self, entity_set: EntitySet, key: str) -> str:

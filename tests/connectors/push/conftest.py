@@ -59,9 +59,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch) -> list[tuple[str, Any]]:
-    """What would have been handed to workers after a commit (tests drive delivery themselves)."""
+def enqueued(request, monkeypatch) -> list[tuple[str, Any]]:
+    """What would have been handed to workers after a commit (tests drive delivery themselves).
+
+    Tests marked ``worker`` let it go to their real worker.
+    """
     calls: list[tuple[str, Any]] = []
+    if request.node.get_closest_marker("worker"):
+        return calls
     monkeypatch.setattr(dispatch, "_enqueue", lambda event_ids: calls.append(("dispatch", event_ids)))
     monkeypatch.setattr(dispatch, "enqueue_targets", lambda target_ids: calls.append(("deliver", target_ids)))
     return calls

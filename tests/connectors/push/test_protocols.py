@@ -224,3 +224,21 @@ def test_an_answer_lost_after_the_write_is_a_transient_failure(crm, fault):
 
     assert isinstance(sent.error, TransientError)
     assert [w[0] for w in crm.writes] == ["create"]  # it did arrive
+
+
+def test_odata_v4_sends_many_writes_in_one_json_batch_with_a_result_per_write(odata_v4):
+    spec = PushSpec(resource="A_BusinessPartner", key_field="BusinessPartner", options={"batch_size": 50})
+    connector = get_connector(sap_connection(odata_v4, "odata_v4"))
+    items = [
+        Outgoing(1, {"OrganizationBPName1": "One"}),
+        Outgoing(2, {"BusinessPartner": "1000000", "OrganizationBPName1": "Taken key"}),  # exists: 409
+        Outgoing(3, {}, changes={"OrganizationBPName1": "Changed"}, key="1000001", etag='W/"1"'),
+    ]
+
+    created, refused, updated = connector.send(spec, items)
+
+    assert odata_v4.batches == [3] and [r.method for r in odata_v4.requests] == ["POST"]
+    assert created.ok and created.created and created.key and created.etag == 'W/"1"'
+    assert refused.status == 409 and not refused.ok and refused.attempted
+    assert updated.ok and updated.etag == 'W/"2"' and not updated.created
+    assert [op for op, *_ in odata_v4.writes] == ["create", "update"]

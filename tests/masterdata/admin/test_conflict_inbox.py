@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.urls import reverse
 from django.utils import timezone
 
 from masterdata.admin.worklist import OwnerOrgFilter
 from masterdata.models import ChangeEvent, Conflict, ConflictStatus, Customer, SourceSystem
 from masterdata.services import access, golden
 from masterdata.services.conflicts import candidate
-from tests.factories import UserFactory
+from tests.factories import MaterialFactory, UserFactory
 
 from .conftest import admin_url, browser
 from .test_queries import count_queries, rows_shown
@@ -127,13 +128,26 @@ def test_the_owner_filter_offers_only_units_in_scope(steward_a_client, inbox):
     assert {label for _, label in owner_spec.lookup_choices} == {"A · Company A", "A-SALES · A Sales"}
 
 
-def test_a_user_without_any_grant_does_not_see_the_inbox(stewards_group, inbox):
+def test_the_admin_index_offers_the_work_lists_to_a_steward(steward_a_client):
+    response = steward_a_client.get(reverse("admin:index"))
+
+    names = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
+    assert {"Conflict", "DuplicateSuspect", "MergeRecord"} <= names
+
+
+def test_staff_without_any_domain_permission_do_not_see_the_inbox(inbox):
     outsider = UserFactory(username="outsider", is_staff=True)
-    outsider.groups.add(stewards_group)
 
-    response = browser(outsider).get(INBOX)
+    assert browser(outsider).get(INBOX).status_code == 403
 
-    assert response.status_code == 403
+
+def test_a_steward_without_any_grant_sees_only_conflicts_of_domains_without_owners(stewards_group, inbox):
+    material = MaterialFactory(code="M-1")
+    on_material = Conflict.objects.create(domain="material", golden_id=material.pk, field="name", reason="equal_trust")
+    ungranted = UserFactory(username="ungranted", is_staff=True)
+    ungranted.groups.add(stewards_group)
+
+    assert listed(browser(ungranted)) == {on_material.pk}
 
 
 @pytest.mark.parametrize("viewer", ["superuser", "steward_a"])

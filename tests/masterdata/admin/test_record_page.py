@@ -12,7 +12,7 @@ from masterdata.services import golden, merge
 from tests.conftest import make_steward
 from tests.factories import CustomerFactory, SupplierFactory
 
-from .conftest import admin_url, browser
+from .conftest import admin_url, browser, build_record, domain_params
 from .test_registry_admin import form_data
 
 
@@ -277,3 +277,17 @@ def test_a_merged_record_offers_no_lock(superuser_client, superuser, customer, o
     page = superuser_client.get(record_page(twin)).content.decode()
 
     assert 'id="lock_form"' not in page
+
+
+@pytest.mark.parametrize("domain_name", domain_params())
+def test_every_domain_has_a_record_page_and_a_diff(superuser_client, org, domain_name):
+    record = build_record(registry.get(domain_name), org.a, 1)
+    golden.update(record, {"name": "Renamed"}, golden.ChangeContext(reason="rename"))
+    first, second = versions(record)
+
+    page = superuser_client.get(record_page(record))
+    diff = superuser_client.get(diff_url(record, first.history_id, second.history_id))
+
+    assert page.status_code == diff.status_code == 200
+    assert "Renamed" in page.content.decode()
+    assert [row["field"] for row in diff.context["fields"] if row["changed"]] == ["name"]
