@@ -68,7 +68,7 @@ def copy_model(model: Any, count: int, values: Callable[[int], dict[str, Any]], 
                 elif f.has_default():
                     value = f.get_default()
                 else:
-                    value = None
+                    value = "" if f.empty_strings_allowed and not f.null else None
                 row.append(f.get_db_prep_save(value, connection))
             yield row
 
@@ -452,6 +452,7 @@ def _is_field(model, name: str) -> bool:
 
 
 def install_urls(site) -> None:
+    from django.conf import settings
     from django.test.utils import override_settings
     from django.urls import path
 
@@ -460,7 +461,10 @@ def install_urls(site) -> None:
     urlconf = types.ModuleType("bench_admin_lists_urls")
     urlconf.urlpatterns = [path("bench-baseline/", site.urls), *project_urls.urlpatterns]
     sys.modules[urlconf.__name__] = urlconf
-    override_settings(ROOT_URLCONF=urlconf.__name__).enable()
+    # Static URLs without collectstatic's manifest: a dictionary lookup either way, not what is measured.
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    storages = {**settings.STORAGES, "staticfiles": plain}
+    override_settings(ROOT_URLCONF=urlconf.__name__, STORAGES=storages).enable()
 
 
 def url_of(case: ListCase, baseline: bool) -> str:

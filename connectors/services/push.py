@@ -54,11 +54,13 @@ from connectors.services.retry import RetryPolicy, Verdict, classify
 from masterdata.models import Conflict, ConflictReason, ConflictStatus, LinkStatus, SourceLink
 from masterdata.observability.metrics import count_pushed
 from masterdata.registry import registry
+from masterdata.services import bulk_sql
 from masterdata.services import conflicts as conflict_service
 
 logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 50
+LINK_FIELDS = ["golden_id", "source_values", "source_etag", "last_pushed_version", "status", "updated_at"]
 
 
 @dataclass
@@ -151,8 +153,17 @@ class _Round:
 
     def run(self, golden_ids: list[int]) -> bool:
         """Send one round; True when the target failed transiently (stop for now)."""
-        deliveries = list(_pending(self.target).filter(golden_id__in=golden_ids).order_by("id"))
+        open_rows = list(
+            Delivery.objects.filter(target=self.target, golden_id__in=golden_ids)
+            .exclude(status=DeliveryStatus.DELIVERED)
+            .order_by("id")
+        )
+        deliveries = [d for d in open_rows if d.status == DeliveryStatus.PENDING]
         self.claimed = {gid: max(d.id for d in deliveries if d.golden_id == gid) for gid in golden_ids}
+        self.open_ids: dict[int, list[int]] = defaultdict(list)
+        for delivery in open_rows:
+            self.open_ids[delivery.golden_id].append(delivery.id)
+        self.done: list[tuple[int, SourceLink | None, Sent | None, dict[str, Any]]] = []
         self.attempts = defaultdict(int)
         for delivery in deliveries:
             self.attempts[delivery.golden_id] = max(self.attempts[delivery.golden_id], delivery.attempts)
@@ -184,6 +195,7 @@ class _Round:
         stop = False
         for item, sent in zip(items, results, strict=True):
             stop |= self._conclude(item, sent)
+        self._flush()
         return stop
 
     # --- building what to send ------------------------------------------------------------------
@@ -247,42 +259,59 @@ class _Round:
         return verdict.retry
 
     def _done(self, gid: int, link: SourceLink | None, sent: Sent | None, values: dict[str, Any]) -> None:
-        """The target holds the record's current state: deliveries done, link and failure queue updated."""
-        version = self.versions[gid]
-        with transaction.atomic():
-            _pending_or_dead(self.target, gid, self.claimed[gid]).update(
-                status=DeliveryStatus.DELIVERED,
-                delivered_at=self.now,
-                delivered_version=version,
-                last_attempt_at=self.now if sent else None,
-                response_code=sent.status if sent else None,
-                last_error="",
-                classification="",
-            )
-            self._remember(gid, link, sent, values, version)
-            SyncFailure.objects.filter(
-                direction=FailureDirection.OUTBOUND, push_target=self.target, golden_id=gid, status=FailureStatus.OPEN
-            ).update(status=FailureStatus.RESOLVED, closed_at=self.now, note=f"version {version} was delivered")
+        """The target holds the record's current state (written for the whole round by :meth:`_flush`)."""
+        self.done.append((gid, link, sent, values))
 
-    def _remember(
-        self, gid: int, link: SourceLink | None, sent: Sent | None, values: dict[str, Any], version: int
-    ) -> None:
-        """What the target now holds, on the link (created with the key a create answered)."""
-        if link is None and sent is not None and sent.key:
-            link, _ = SourceLink.objects.get_or_create(
-                source_id=self.target.source_id,
-                domain=self.target.domain,
-                source_key=sent.key,
-                defaults={"golden_id": gid, "last_seen_at": self.now},
-            )
-        if link is None:
+    def _flush(self) -> None:
+        """Deliveries done, links and the failure queue updated — in bulk, a few statements per round."""
+        if not self.done:
             return
-        known = {**(link.source_values or {}), **values}
-        etag = sent.etag if sent is not None else link.source_etag
-        SourceLink.objects.filter(pk=link.pk).update(
-            golden_id=gid, source_values=known, source_etag=etag or "", last_pushed_version=version,
-            status=LinkStatus.ACTIVE, updated_at=timezone.now(),
+        by_outcome: dict[tuple[int, int | None, bool], list[int]] = defaultdict(list)
+        for gid, _link, sent, _values in self.done:
+            outcome = (self.versions[gid], sent.status if sent else None, sent is not None)
+            by_outcome[outcome].extend(self.open_ids[gid])
+        with transaction.atomic():
+            for (version, status, attempted), ids in by_outcome.items():
+                Delivery.objects.filter(id__in=ids).exclude(status=DeliveryStatus.DELIVERED).update(
+                    status=DeliveryStatus.DELIVERED, delivered_at=self.now, delivered_version=version,
+                    last_attempt_at=self.now if attempted else None, response_code=status, last_error="",
+                    classification="",
+                )  # fmt: skip
+            self._remember()
+            SyncFailure.objects.filter(
+                direction=FailureDirection.OUTBOUND,
+                push_target=self.target,
+                golden_id__in=[gid for gid, *_ in self.done],
+                status=FailureStatus.OPEN,
+            ).update(status=FailureStatus.RESOLVED, closed_at=self.now, note="a later push delivered the record")
+        self.done = []
+
+    def _remember(self) -> None:
+        """What the target now holds, on the links (created with the key a create answered)."""
+        source, domain, now = self.target.source_id, self.target.domain, timezone.now()
+        created = {sent.key: gid for gid, link, sent, _ in self.done if link is None and sent is not None and sent.key}
+        SourceLink.objects.bulk_create(
+            [SourceLink(source_id=source, domain=domain, source_key=key, golden_id=gid, last_seen_at=self.now)
+             for key, gid in created.items()],
+            ignore_conflicts=True,
         )  # fmt: skip
+        new_links = {
+            link.source_key: link
+            for link in SourceLink.objects.filter(source_id=source, domain=domain, source_key__in=list(created))
+        }
+        changed = []
+        for gid, link, sent, values in self.done:
+            link = link or (new_links.get(sent.key) if sent is not None and sent.key else None)
+            if link is None:
+                continue
+            link.golden_id = gid
+            link.source_values = {**(link.source_values or {}), **values}
+            link.source_etag = (sent.etag if sent is not None else link.source_etag) or ""
+            link.last_pushed_version = self.versions[gid]
+            link.status = LinkStatus.ACTIVE
+            link.updated_at = now
+            changed.append(link)
+        bulk_sql.update(SourceLink, changed, LINK_FIELDS)
 
     def _failed(self, gid: int, error: Exception, verdict: Verdict, payload: Any) -> None:
         attempts = self.attempts[gid] + 1
@@ -296,7 +325,7 @@ class _Round:
             "classification": verdict.classification,
         }
         with transaction.atomic():
-            deliveries = _pending_or_dead(self.target, gid, self.claimed.get(gid))
+            deliveries = Delivery.objects.filter(id__in=self.open_ids[gid]).exclude(status=DeliveryStatus.DELIVERED)
             if retry_at is not None:
                 self.report.retrying += 1
                 deliveries.update(status=DeliveryStatus.PENDING, next_attempt_at=retry_at, **fields)
@@ -337,17 +366,12 @@ class _Round:
         if link is not None:
             SourceLink.objects.filter(pk=link.pk).update(source_etag=sent.etag or "")
         # Not a failed attempt: the next round sends the rest again, at once.
-        _pending_or_dead(self.target, gid, self.claimed[gid]).filter(status=DeliveryStatus.PENDING).update(
+        Delivery.objects.filter(id__in=self.open_ids[gid], status=DeliveryStatus.PENDING).update(
             next_attempt_at=self.now, last_error=str(sent.error)[:2000], response_code=412
         )
 
 
 _BAD = Verdict(FailureClass.BAD_DATA, retry=False)
-
-
-def _pending_or_dead(target: PushTarget, gid: int, up_to: int | None):
-    rows = Delivery.objects.filter(target=target, golden_id=gid).exclude(status=DeliveryStatus.DELIVERED)
-    return rows.filter(id__lte=up_to) if up_to is not None else rows
 
 
 class _NoConnector:

@@ -241,6 +241,7 @@ class RevertReasonMixin:
         reason = self.fields.get("change_reason")
         if reason is not None:
             reason.required = True
+            reason.error_messages = {**reason.error_messages, "required": "Give a reason for the revert."}
             reason.help_text = "Why you revert to this version (required; kept in the record's history)."
 
     def clean_change_reason(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
 from django.db import models
 from rest_framework.exceptions import ValidationError
@@ -12,10 +14,27 @@ from masterdata.registry import Domain, registry
 from masterdata.services import access
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time compared in UTC.
+
+    Python accepts UTC offsets up to ±24 hours, PostgreSQL only up to ±15:59: passed on as given,
+    ``+16:00`` would reach the database as an error instead of being a plain instant.
+    """
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                name = next((n for n, f in self.parent.filters.items() if f is self), self.field_name)
+                raise ValidationError({name: ["The date-time is out of range."]}) from None
+        return super().filter(qs, value)
+
+
 class GoldenRecordFilterSet(django_filters.FilterSet):
     code = django_filters.CharFilter(field_name="code", help_text="Exact business key.")
     status = django_filters.ChoiceFilter(field_name="status", choices=GoldenStatus.choices)
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 timestamp; records changed at or after it."
     )
 

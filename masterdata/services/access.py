@@ -75,8 +75,16 @@ def granted_unit_ids(user: AbstractBaseUser, action: Action) -> QuerySet:
     return OrgUnitClosure.objects.filter(ancestor_id__in=direct.union(via_groups, all=True)).values("descendant_id")
 
 
+#: Attribute of a user object memoising :func:`has_any_grant` (one request's user, as Django's perm cache).
+_ANY_GRANT_MEMO = "_mdm_any_grant"
+
+
 def has_any_grant(user: AbstractBaseUser, action: Action) -> bool:
-    return has_global_scope(user, action) or granted_unit_ids(user, action).exists()
+    """Memoised on the user object: every admin of the menu asks on every page (dozens of times)."""
+    memo = user.__dict__.setdefault(_ANY_GRANT_MEMO, {}) if hasattr(user, "__dict__") else {}
+    if action not in memo:
+        memo[action] = has_global_scope(user, action) or granted_unit_ids(user, action).exists()
+    return memo[action]
 
 
 def _model_codename(domain: Domain, action: str) -> str:
@@ -150,6 +158,7 @@ def grant(principal, action: Action, unit: OrgUnit) -> None:
     if _held(principal, action, unit):
         return
     assign_perm(SCOPE_CODENAMES[action], principal, unit)
+    principal.__dict__.pop(_ANY_GRANT_MEMO, None)
     _audit(AuditAction.ACCESS_GRANTED, principal, action, unit)
 
 
@@ -158,6 +167,7 @@ def revoke(principal, action: Action, unit: OrgUnit) -> None:
     if not _held(principal, action, unit):
         return
     remove_perm(SCOPE_CODENAMES[action], principal, unit)
+    principal.__dict__.pop(_ANY_GRANT_MEMO, None)
     _audit(AuditAction.ACCESS_REVOKED, principal, action, unit)
 
 

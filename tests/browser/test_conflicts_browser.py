@@ -80,13 +80,15 @@ def test_a_steward_takes_the_erp_value_for_all_rating_conflicts_after_a_preview(
 
     page.select_option("#id_source", "erp")
     page.fill("#id_reason", "Ratings come from the ERP")
-    page.click("input[name=_preview]")
+    with page.expect_navigation():
+        page.click("input[name=_preview]")
     page.wait_for_selector("#preview")
     assert page.locator("#preview tbody tr.changed").count() == 2
     assert Conflict.objects.filter(status=ConflictStatus.OPEN).count() == 4  # a preview changes nothing
     screenshot(page, "conflict-bulk-preview")
 
-    page.click("input[name=_confirm]")
+    with page.expect_navigation():
+        page.click("input[name=_confirm]")
     page.wait_for_selector(".messagelist")
     assert "Resolved 2 conflict(s) with erp's value" in page.locator(".messagelist").inner_text()
     screenshot(page, "conflict-bulk-done")

@@ -42,13 +42,15 @@ def test_a_steward_compares_two_versions_and_reverts(page, steward_a, renamed):
 
     page.get_by_role("link", name="Revert to version 1…").click()
     page.wait_for_url("**/history/*/")
-    page.click("input[name=_save]")  # without a reason
-    assert page.locator(".errorlist").count() > 0
+    with page.expect_navigation():
+        page.click("input[name=_save]")  # without a reason
+    assert "Give a reason for the revert." in page.locator(".errorlist").first.inner_text()
     page.fill("#id_change_reason", "The ERP rating was entered by mistake")
     screenshot(page, "record-revert-form")
-    page.click("input[name=_save]")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
 
-    page.wait_for_selector(".messagelist")
+    assert "was changed successfully" in page.locator(".messagelist").inner_text()
     screenshot(page, "record-reverted")
     record = Customer.objects.get(pk=renamed.pk)
     assert (record.name, record.credit_rating, record.version) == ("Alpha Trading", "A", 3)
