@@ -14,6 +14,7 @@ from django.db import connection
 from masterdata.crypto import KEYS_ENV, blind_index
 from masterdata.fields import Undecryptable, is_stored_form
 from masterdata.models import Employee, Supplier
+from masterdata.registry import registry
 from masterdata.services import golden
 from tests.factories import EmployeeFactory, SupplierFactory
 
@@ -114,6 +115,15 @@ def test_the_exact_lookup_is_served_by_the_expression_index():
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "supplier_bank_account_bidx" in plan
+
+
+@pytest.mark.parametrize("domain", [d for d in registry if d.sensitive_fields], ids=lambda d: d.name)
+def test_every_sensitive_field_has_a_blind_index_in_the_database(domain):
+    table = domain.model_class._meta.db_table
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    for name in domain.sensitive_fields:
+        assert f"{domain.name}_{name}_bidx" in constraints, f"{table}.{name} has no blind index"
 
 
 def test_the_clear_value_is_limited_to_the_fields_max_length():
