@@ -142,9 +142,13 @@ def load(rows: int) -> None:
     now = timezone.now()
     started = time.perf_counter()
 
-    # 1 group ▸ 4 companies ▸ departments, ids chosen here so the closure can be written directly.
+    # 1 group ▸ 4 companies. Company 1 (the steward's) has 50 departments; the other units, cost centres,
+    # are spread over companies 2–4. Ids are chosen here so the closure can be written directly.
     units = rows
-    company_of = {n: 2 + (n - 6) % COMPANIES for n in range(6, units + 1)}
+    company_of = {n: 2 if n <= 55 else 3 + (n - 56) % (COMPANIES - 1) for n in range(6, units + 1)}
+    units_of = {c: [c] for c in range(2, 2 + COMPANIES)}
+    for n, company in company_of.items():
+        units_of[company].append(n)
 
     def unit(n: int) -> dict[str, Any]:
         if n == 1:
@@ -157,11 +161,12 @@ def load(rows: int) -> None:
                 "unit_type": "company",
                 "parent_id": 1,
             }
+        kind = "department" if company_of[n] == 2 else "cost_centre"
         return {
             "id": n,
-            "code": f"BC{company_of[n] - 1}-D{n:06d}",
-            "name": f"Department {n}",
-            "unit_type": "department",
+            "code": f"BC{company_of[n] - 1}-{n:06d}",
+            "name": f"{kind.replace('_', ' ')} {n}",
+            "unit_type": kind,
             "parent_id": company_of[n],
         }
 
@@ -173,7 +178,10 @@ def load(rows: int) -> None:
     copy_rows(OrgUnitClosure, ["ancestor", "descendant", "depth"], closure)
 
     def owner() -> int:
-        return rng.randint(1, units)
+        """Records are spread evenly over the companies, and within each over its units."""
+        return rng.choice(units_of[rng.randint(2, 1 + COMPANIES)])
+
+    customer_owners = [0] + [owner() for _ in range(rows)]
 
     copy_model(
         Customer,
@@ -183,7 +191,7 @@ def load(rows: int) -> None:
             "name": f"Customer {n:07d} Trading",
             "country": rng.choice(COUNTRIES),
             "credit_rating": rng.choice("ABC"),
-            "owner_org_id": owner(),
+            "owner_org_id": customer_owners[n],
         },
     )
     copy_model(
@@ -223,7 +231,7 @@ def load(rows: int) -> None:
     )
 
     def customer_owner(n: int) -> int:  # governance rows copy the owner of their record
-        return 1 + (n * 7919) % units
+        return customer_owners[n]
 
     copy_model(
         Conflict,

@@ -7,6 +7,11 @@ jitter; every attempt leaves its own :class:`~connectors.models.SyncRun`. A pull
 another pull of the same source/domain running steps aside (the lock), it does not queue up.
 Tasks are acknowledged late: a worker that dies mid-pull has its task redelivered, and the
 pull resumes from the last committed page.
+
+Push: ``dispatch_event`` runs after the commit of a change (and pushes it at once);
+``sweep_outbox`` (beat) dispatches what that path missed and hands due targets (``deliver_target``)
+and webhook subscriptions (``deliver_webhook``) to workers; ``deliver`` pushes one record.
+Follow-up tasks go to the queue their parent came from.
 """
 
 from __future__ import annotations

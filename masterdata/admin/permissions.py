@@ -4,7 +4,8 @@ It replaces the change lists of guardian's two typed grant tables (``Org unit us
 permissions`` and ``Org unit group permissions`` in the menu; both open the same screen,
 on their own kind of principal): a grant form on top — user or group, org unit and actions,
 each chosen with a search box, never a select of every user or unit — and below it every
-grant, users' and groups' together, searchable and a page at a time. Saving sets exactly the
+grant, users' and groups' together, searchable and a page at a time (no total count: with
+100,000 grants a page reads only as far as it shows). Saving sets exactly the
 chosen actions (unchecking revokes) through :mod:`masterdata.services.grants`, which audits it
 with its reason. Only those who may manage access (:func:`.access.can_manage_access`) see it.
 """
@@ -21,7 +22,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -143,9 +143,8 @@ class AccessScreenAdmin(admin.ModelAdmin):
         search = request.GET.get("q", "").strip()
         kind = request.GET.get("kind", self.kind)
         kind = kind if kind in (grants.USER, grants.GROUP, "all") else self.kind
-        paginator = Paginator(grants.grant_pairs(search, None if kind == "all" else kind), PAGE_SIZE)
-        page = paginator.get_page(request.GET.get("p"))
-        rows = grants.with_actions(list(page.object_list))
+        number = int(request.GET["p"]) if request.GET.get("p", "").isdigit() else 1
+        rows, has_next = grants.page_of(search, None if kind == "all" else kind, number, PAGE_SIZE)
         base = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
 
         def link(**params: Any) -> str:
@@ -159,15 +158,15 @@ class AccessScreenAdmin(admin.ModelAdmin):
             "form": form,
             "media": self.media + form.media,
             "rows": [(row, link(**{row.kind: row.principal_id, "unit": row.unit_id})) for row in rows],
-            "page": page,
+            "page_number": number,
             "search": search,
             "kind": kind,
             "tabs": [
                 (value, label, link(kind=value, p=None))
                 for value, label in (("all", "All"), (grants.USER, "Users"), (grants.GROUP, "Groups"))
             ],
-            "previous_url": link(p=page.previous_page_number()) if page.has_previous() else None,
-            "next_url": link(p=page.next_page_number()) if page.has_next() else None,
+            "previous_url": link(p=number - 1) if number > 1 else None,
+            "next_url": link(p=number + 1) if has_next else None,
             "labels": SCOPE_LABELS,
             "recent": LogEntry.objects.filter(
                 content_type=ContentType.objects.get_for_model(OrgUnit), change_message__startswith="Scope of "

@@ -17,6 +17,7 @@ rules). Bulk by default: reference and uniqueness rules make one query per rule 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ __all__ = [
     "summary",
 ]
 
+logger = logging.getLogger(__name__)
+
 CHUNK = 1000
 MASK = "••••"
 VALUE_LENGTH = QualityIssue._meta.get_field("value").max_length
@@ -77,8 +80,20 @@ class Evaluation:
 
 
 def active_rules(domain: Domain | str) -> list[QualityRule]:
+    """The domain's active rules that can be applied.
+
+    A rule saved through the admin always can; one that names a field the model no longer has
+    (or was written around the admin) is skipped with a warning rather than stopping every sync.
+    """
     name = domain if isinstance(domain, str) else domain.name
-    return list(QualityRule.objects.filter(domain=name, active=True).order_by("id"))
+    rules = []
+    for rule in QualityRule.objects.filter(domain=name, active=True).order_by("id"):
+        errors = rule_errors(rule.domain, rule.field, rule.kind, rule.params)
+        if errors:
+            logger.warning("quality rule %s (%s) is skipped: %s", rule.pk, rule, errors)
+            continue
+        rules.append(rule)
+    return rules
 
 
 def _domain(domain: Domain | str) -> Domain:
@@ -104,11 +119,11 @@ def evaluate(
     results = [Evaluation(record) for record in records]
     for rule in rules:
         if rule.kind == RuleKind.REFERENCE:
-            found = _references(domain, rule, records, pending)
+            found = _references(rule, records)
         elif rule.kind == RuleKind.UNIQUE:
             found = _duplicates(domain, rule, records)
         else:
-            found = _value_problems(domain, rule, records, pending)
+            found = _value_problems(rule, records, pending)
         for position, message in found.items():
             value = _value(records[position], rule.field, pending.get(position))
             results[position].violations.append(Violation(rule, value, rule.description or message))
@@ -131,7 +146,7 @@ def _value(record: GoldenRecord, name: str, pending: Mapping[str, str] | None = 
 
 
 def _value_problems(
-    domain: Domain, rule: QualityRule, records: Sequence[GoldenRecord], pending: Mapping[int, Mapping[str, str]]
+    rule: QualityRule, records: Sequence[GoldenRecord], pending: Mapping[int, Mapping[str, str]]
 ) -> dict[int, str]:
     params = rule.params or {}
     country_field = params.get("country_field", checks.DEFAULT_COUNTRY_FIELD)
@@ -159,12 +174,13 @@ def _value_problems(
     return problems
 
 
-def _references(
-    domain: Domain, rule: QualityRule, records: Sequence[GoldenRecord], pending: Mapping[int, Mapping[str, str]]
-) -> dict[int, str]:
-    """The referenced record must exist (and be active unless ``active`` is false): one query per batch."""
+def _references(rule: QualityRule, records: Sequence[GoldenRecord]) -> dict[int, str]:
+    """The referenced record must exist (and be active unless ``active`` is false): one query per batch.
+
+    A foreign key to a record the same batch creates is empty until written: nothing to check.
+    """
     params = rule.params or {}
-    f = checks.model_field(domain.name, rule.field)
+    f = checks.model_field(rule.domain, rule.field)
     is_fk = isinstance(f, models.ForeignKey)
     target = registry.for_model(f.related_model) if is_fk else registry.get(params["domain"])
     key = "pk" if is_fk else target.business_key

@@ -21,6 +21,7 @@ from masterdata.models import Customer, SourceDomain, SyncDirection
 from masterdata.services import golden
 from tests.connectors.fakes import CrmFake
 from tests.connectors.pipeline.conftest import connect, make_source
+from tests.test_celery_worker import worker  # noqa: F401  (a real Celery worker on the test database)
 
 #: The CRM receives customers as its API names them.
 CRM_PUSH_MAP = [

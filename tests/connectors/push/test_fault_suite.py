@@ -19,7 +19,7 @@ from connectors.models import Delivery, DeliveryStatus
 from masterdata.models import SourceLink
 from tests.connectors.fakes import CrmFake
 from tests.connectors.push.conftest import creates_per_code, crm_target, new_customer
-from tests.test_celery_worker import WorkerProcess, worker  # noqa: F401  (a real Celery worker)
+from tests.test_celery_worker import WorkerProcess
 
 pytestmark = [pytest.mark.fault, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 BOUND = 50
@@ -68,7 +68,7 @@ def _database_url() -> str:
 def test_a_worker_killed_while_waiting_for_the_answer_to_a_create_neither_loses_nor_duplicates_it(
     short_leases,
     worker,
-    settings,  # noqa: F811
+    settings,
 ):
     process, queue = worker
     settings.MDM_PUSH_QUEUE = queue
@@ -95,7 +95,7 @@ def test_a_worker_killed_while_waiting_for_the_answer_to_a_create_neither_loses_
 def test_a_database_connection_dropped_mid_push_neither_loses_nor_duplicates_the_change(
     short_leases,
     worker,
-    settings,  # noqa: F811
+    settings,
 ):
     process, queue = worker
     settings.MDM_PUSH_QUEUE = queue
@@ -120,7 +120,7 @@ def test_a_database_connection_dropped_mid_push_neither_loses_nor_duplicates_the
 def test_a_change_committed_while_the_broker_is_unreachable_is_delivered_by_the_sweeper(
     worker,
     settings,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     process, queue = worker
     settings.MDM_PUSH_QUEUE = queue

@@ -9,7 +9,6 @@ import pytest
 from connectors.models import Delivery, DeliveryStatus
 from tests.connectors.fakes import CrmFake
 from tests.connectors.push.conftest import change, crm_target, new_customer
-from tests.test_celery_worker import worker  # noqa: F401  (a real Celery worker on the test database)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 TIMEOUT = 30
@@ -24,7 +23,7 @@ def wait_for(condition, what: str, process) -> None:
     pytest.fail(f"{what} within {TIMEOUT} s; worker log:\n{process.log}")
 
 
-def test_a_committed_change_reaches_the_target_through_a_worker_without_a_sweep(worker, settings):  # noqa: F811
+def test_a_committed_change_reaches_the_target_through_a_worker_without_a_sweep(worker, settings):
     process, queue = worker
     settings.MDM_PUSH_QUEUE = queue
     with CrmFake([]) as crm:

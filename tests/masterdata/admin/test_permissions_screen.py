@@ -126,8 +126,8 @@ def test_grants_of_users_and_groups_are_listed_together_paginated_and_searchable
     found = client.get(SCREEN, {"kind": "all", "q": "clerk05"}).content.decode()
     groups = client.get(GROUP_SCREEN).content.decode()
 
-    assert len(rows_of(first)) == 50 and "61 grants" in first
-    assert len(rows_of(second)) == 11 and "page 2 of 2" in second
+    assert len(rows_of(first)) == 50 and "next &rsaquo;" in first
+    assert len(rows_of(second)) == 11 and "page 2" in second and "next &rsaquo;" not in second
     assert [re.search(r"<strong>(.*?)</strong>", row).group(1) for row in rows_of(found)] == [
         f"clerk{n:03d}" for n in range(50, 60)
     ]

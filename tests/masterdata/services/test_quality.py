@@ -338,6 +338,15 @@ def test_a_blocking_rule_does_not_refuse_an_update_that_leaves_the_broken_field_
     assert (refused.outcomes[0].outcome, refused.outcomes[0].errors) == ("failed", {"email": ["A value is required."]})
 
 
+def test_a_rule_that_can_no_longer_be_applied_is_skipped_instead_of_stopping_the_sync(erp, customer_domain):
+    rule("customer", "fax", "required", severity="blocking")  # written around the admin: no such field
+
+    result = ingest_batch(erp, customer_domain, [incoming("K1", code="C1", name="A")])
+
+    assert result.outcomes[0].outcome == "created"
+    assert quality.active_rules("customer") == []
+
+
 def test_a_dry_run_reports_blocking_rules_and_writes_no_issue(erp, customer_domain):
     rule("customer", "email", "required", severity="blocking")
     rule("customer", "phone", "required")
