@@ -317,17 +317,22 @@ def load(rows: int) -> None:
         }
 
     copy_model(SyncFailure, rows, failure)
-    first_user = (user_model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     copy_model(
         user_model,
         rows,
         lambda n: {"username": f"bench-user-{n:07d}", "password": "!", "is_active": True, "date_joined": now},
     )
+    user_ids = [
+        0,
+        *user_model.objects.filter(username__startswith="bench-user-")
+        .order_by("username")
+        .values_list("pk", flat=True),
+    ]
     view = Permission.objects.get(codename="view_orgunit", content_type__app_label="masterdata")
     copy_model(
         OrgUnitUserPermission,
         rows,
-        lambda n: {"user_id": first_user + n - 1, "permission_id": view.pk, "content_object_id": 1 + (n * 31) % units},
+        lambda n: {"user_id": user_ids[n], "permission_id": view.pk, "content_object_id": 1 + (n * 31) % units},
     )
     with connection.cursor() as cursor:
         for model in [*tables(), user_model]:

@@ -15,11 +15,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -51,6 +53,20 @@ def _outcome_message(verb: str, report: decisions.DecisionReport) -> str:
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.summary().items()))
     skipped = f"; {report.skipped} skipped (closed already or outside your scope)" if report.skipped else ""
     return f"{verb} {len(report.outcomes)}: {counts or 'nothing'}{skipped}."
+
+
+class CappedPaginator(Paginator):
+    """Counts up to ``cap`` rows: a steward's scoped count over a large queue costs more than the page."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
 
 
 class TargetFilter(admin.SimpleListFilter):
@@ -102,6 +118,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
     list_select_related = ("source", "push_target__source", "subscription")
     search_fields = ("=source_key", "error")
     list_per_page = 50
+    paginator = CappedPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # counting every filter's choices over the whole queue is not free
     actions = ["retry", "discard"]

@@ -24,7 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from masterdata.models import GoldenStatus, OrgUnit
 from masterdata.registry import Domain, registry
-from masterdata.services import access, golden, history
+from masterdata.services import access, golden, history, sensitive
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
 from .filters import ScopedOrgUnitFilter
@@ -269,15 +269,20 @@ class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin
         if not rows:
             return
         hidden: set[str] = set()
+        record = None
         if self.domain.sensitive_fields:
             record = self.get_object(request, str(rows[0].id))
             if record is None or not self.may_see_sensitive(request, record):
                 hidden = set(self.domain.sensitive_fields)
+        shown: set[str] = set()
         for row, changes in history.with_changes(rows):
             row.history_delta_changes = [
                 {**change, "old": HIDDEN_VALUE, "new": HIDDEN_VALUE} if change["field"] in hidden else change
                 for change in changes
             ]
+            shown |= {c["field"] for c in changes if c["field"] in self.domain.sensitive_fields}
+        if record is not None and shown and not hidden:  # clear sensitive values on the page: a reveal
+            sensitive.audit_reveal(self.domain, [record], shown, via="admin history", request=request)
 
     # --- writes -------------------------------------------------------------------------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

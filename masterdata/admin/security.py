@@ -111,9 +111,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             expires_in_days=form.cleaned_data.get("expires_in_days"),
             request=request,
         )
-        obj.pk = issued.token.pk
-        obj.__dict__.update({k: v for k, v in vars(issued.token).items() if not k.startswith("_")})
-        request._issued_token_key = issued.key
+        obj.pk = issued.token.pk  # the admin's own log entry names the new token
+        request._issued_token = issued
 
     def response_add(self, request, obj, post_url_continue=None):
         """The one page that ever shows the token (never a message: those may sit in a cookie)."""
@@ -121,8 +120,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "API token created",
-            "token": obj,
-            "key": request._issued_token_key,
+            "token": request._issued_token.token,
+            "key": request._issued_token.key,
         }
         response = TemplateResponse(request, self.created_template, context)
         response["Cache-Control"] = "no-store"

@@ -195,9 +195,9 @@ def _audit(what: AuditAction, principal, action: Action, unit: OrgUnit) -> None:
 
 
 def grants_of(principal) -> list[tuple[str, OrgUnit]]:
-    """(action, org unit) pairs granted directly to a user or group."""
+    """(action, org unit) pairs granted directly to a user or group, in the order they were granted."""
     table = OrgUnitGroupPermission if isinstance(principal, Group) else OrgUnitUserPermission
     field = "group" if isinstance(principal, Group) else "user"
     reverse = {v: k for k, v in SCOPE_CODENAMES.items()}
-    rows = table.objects.filter(**{field: principal}).select_related("permission", "content_object")
+    rows = table.objects.filter(**{field: principal}).select_related("permission", "content_object").order_by("id")
     return [(reverse[r.permission.codename], r.content_object) for r in rows if r.permission.codename in reverse]

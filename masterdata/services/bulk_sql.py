@@ -125,6 +125,6 @@ def _converter(f: models.Field, db: Any) -> Callable[[Any], Any]:
     if isinstance(f, models.JSONField):
         encoder = f.encoder
         return lambda value: None if value is None else json.dumps(value, cls=encoder)
-    if f.get_internal_type() in PLAIN_TYPES:
-        return lambda value: value
+    if f.get_internal_type() in PLAIN_TYPES and type(f).__module__.startswith("django.db.models.fields"):
+        return lambda value: value  # a custom field (e.g. an encrypted one) always prepares its value
     return lambda value: None if value is None else f.get_db_prep_save(value, db)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value
@@ -45,12 +45,20 @@ class GrantRow:
     actions: list[str] = field(default_factory=list)
 
 
-def _scope_rows(table) -> QuerySet:
-    return table.objects.filter(
-        permission__codename__in=list(access.SCOPE_CODENAMES.values()),
-        permission__content_type__app_label=OrgUnit._meta.app_label,
-        permission__content_type__model=OrgUnit._meta.model_name,
+def scope_permission_ids() -> list[int]:
+    """Ids of the scope permissions, looked up first: a plain ``IN (ids)`` lets PostgreSQL walk the
+    grant tables' unique index in order (a join on codenames is misjudged and sorts every row)."""
+    return list(
+        Permission.objects.filter(
+            codename__in=list(access.SCOPE_CODENAMES.values()),
+            content_type__app_label=OrgUnit._meta.app_label,
+            content_type__model=OrgUnit._meta.model_name,
+        ).values_list("pk", flat=True)
     )
+
+
+def _scope_rows(table, permission_ids: list[int]) -> QuerySet:
+    return table.objects.filter(permission_id__in=permission_ids)
 
 
 def _pairs(kind: str, search: str) -> QuerySet:
@@ -62,8 +70,9 @@ def _pairs(kind: str, search: str) -> QuerySet:
     is_user = kind == USER
     table, principal = (OrgUnitUserPermission, "user") if is_user else (OrgUnitGroupPermission, "group")
     name = f"user__{get_user_model().USERNAME_FIELD}" if is_user else "group__name"
-    rows = _scope_rows(table)
-    earlier = _scope_rows(table).filter(
+    permission_ids = scope_permission_ids()
+    rows = _scope_rows(table, permission_ids)
+    earlier = _scope_rows(table, permission_ids).filter(
         **{principal: OuterRef(principal)},
         content_object=OuterRef("content_object"),
         permission_id__lt=OuterRef("permission_id"),
@@ -107,11 +116,12 @@ def with_actions(pairs: list[dict]) -> list[GrantRow]:
         GrantRow(p["kind"], p["principal_id"], p["principal"], p["unit_id"], f"{p['unit_code']} · {p['unit_name']}")
         for p in pairs
     ]
+    permission_ids = scope_permission_ids() if rows else []
     for kind, table, column in ((USER, OrgUnitUserPermission, "user_id"), (GROUP, OrgUnitGroupPermission, "group_id")):
         wanted = [row for row in rows if row.kind == kind]
         if not wanted:
             continue
-        held = _scope_rows(table).filter(
+        held = _scope_rows(table, permission_ids).filter(
             **{f"{column}__in": {r.principal_id for r in wanted}},
             content_object_id__in={r.unit_id for r in wanted},
         )

@@ -13,10 +13,11 @@ from django.db import connection
 
 from masterdata.crypto import KEYS_ENV, blind_index
 from masterdata.fields import Undecryptable, is_stored_form
-from masterdata.models import Employee, Supplier
+from masterdata.models import Employee, SourceDomain, Supplier, SyncDirection
 from masterdata.registry import registry
-from masterdata.services import golden
-from tests.factories import EmployeeFactory, SupplierFactory
+from masterdata.services import golden, ingest
+from masterdata.services.ingest import IncomingRecord
+from tests.factories import EmployeeFactory, SourceSystemFactory, SupplierFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +174,23 @@ def test_the_migration_encrypts_values_stored_in_clear_before_it():
     assert is_stored_form(stored) and is_stored_form(history)
     assert Supplier.objects.get(pk=supplier.pk).bank_account == IBAN
     assert Supplier.objects.filter(bank_account=IBAN).exists()
+
+
+def test_the_sync_paths_bulk_writes_store_ciphertext_and_keep_the_index(org):
+    source = SourceSystemFactory(code="erp")
+    SourceDomain.objects.create(source=source, domain="supplier", direction=SyncDirection.BOTH, trust_rank=80)
+    supplier = registry.get("supplier")
+
+    def offer(account: str) -> None:
+        values = {"code": "S-9", "name": "Gamma Metals", "owner_org": "A", "bank_account": account}
+        ingest.ingest_batch(source, supplier, [IncomingRecord("9", values, payload={"k": "9", "v": account})])
+
+    offer(IBAN)
+    offer("GB29 NWBK 6016 1331 9268 19")
+
+    record = Supplier.objects.get(code="S-9")
+    stored = raw("masterdata_supplier", "bank_account", "id", record.pk)
+    history = raw("masterdata_historicalsupplier", "bank_account", "id", record.pk)
+    assert all(is_stored_form(value) for value in [*stored, *history]) and len(history) == 2
+    assert record.bank_account == "GB29 NWBK 6016 1331 9268 19"
+    assert list(Supplier.objects.filter(bank_account="GB29NWBK60161331926819")) == [record]

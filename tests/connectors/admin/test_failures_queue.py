@@ -338,3 +338,16 @@ def test_the_queue_costs_the_same_queries_for_4_and_24_failures(who, request, or
 
     assert SyncFailure.objects.count() == 28
     assert many == few, f"{few} queries for 4 rows, {many} for 28: a query per row"
+
+
+def test_a_very_long_queue_is_counted_up_to_a_cap_and_says_so(superuser, monkeypatch):
+    from connectors.admin.failures import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    for i in range(5):
+        queued(key=f"K{i}")
+
+    html = browser(superuser).get(OPEN_QUEUE).content.decode()
+
+    assert "more than 3 sync failures" in html
+    assert html.count('name="_selected_action"') == 5  # the page itself still lists every row

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from masterdata.models import ApiToken, AuditAction, AuditEvent, Supplier
-from masterdata.services import audit, tokens
+from masterdata.services import audit, golden, tokens
 from tests.conftest import make_steward
 from tests.factories import SupplierFactory
 
@@ -86,6 +86,20 @@ def test_a_record_of_another_org_has_no_reveal_page_for_the_steward(revealer, or
     other = SupplierFactory(code="SB-1", name="Beta Paper", owner_org=org.b, bank_account=IBAN)
 
     assert browser(revealer).post(reveal_url(other)).status_code == 404
+
+
+def test_the_history_page_shows_sensitive_changes_in_clear_only_to_the_scope_and_audits_that(
+    revealer, steward_a, supplier
+):
+    golden.update(supplier, {"bank_account": "GB29NWBK60161331926819"}, golden.ChangeContext(reason="new bank"))
+    url = admin_url(supplier, "history", supplier.pk)
+
+    hidden = browser(steward_a).get(url).content.decode()
+    clear = browser(revealer).get(url).content.decode()
+
+    assert "GB29NWBK60161331926819" not in hidden and "GB29NWBK60161331926819" in clear
+    [event] = AuditEvent.objects.filter(action=AuditAction.SENSITIVE_REVEALED)
+    assert (event.actor, event.detail["via"]) == (revealer, "admin history")
 
 
 # --- the audit log ---------------------------------------------------------------------------------
