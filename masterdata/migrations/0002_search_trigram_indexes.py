@@ -60,6 +60,6 @@ def drop_indexes(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("masterdata", "0001_initial")]
+    dependencies = [("masterdata", "0001_initial_constraints")]
 
     operations = [migrations.RunPython(create_indexes, drop_indexes, elidable=False)]

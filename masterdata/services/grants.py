@@ -94,19 +94,26 @@ def _pairs(kind: str, search: str) -> QuerySet:
     ).values("kind", "principal_id", "principal", "unit_id", "unit_code", "unit_name")
 
 
-def grant_pairs(search: str = "", kind: str | None = None) -> QuerySet:
-    """Every (principal, unit) pair with a grant, users' and groups' together, by principal then unit."""
-    search = search.strip()
-    kinds = [kind] if kind in (USER, GROUP) else [USER, GROUP]
-    parts = [_pairs(k, search) for k in kinds]
-    pairs = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True)
-    return pairs.order_by("kind", "principal_id", "unit_id")
+def grant_pairs(search: str = "", kind: str = USER) -> QuerySet:
+    """Every (principal, unit) pair of one kind with a grant, by principal then unit."""
+    return _pairs(kind, search.strip()).order_by("principal_id", "unit_id")
 
 
 def page_of(search: str, kind: str | None, number: int, size: int) -> tuple[list[GrantRow], bool]:
-    """Page ``number`` (from 1) of the grants and whether another follows; nothing counts every grant."""
+    """Page ``number`` (from 1) of the grants — groups' first, then users' — and whether another follows.
+
+    Nothing counts every grant, and each kind is read in the order of its unique index: a page
+    reads only as far as it shows (one UNION sorted as a whole would sort all 100,000 rows).
+    """
     offset = (max(number, 1) - 1) * size
-    pairs = list(grant_pairs(search, kind)[offset : offset + size + 1])
+    if kind in (USER, GROUP):
+        pairs = list(grant_pairs(search, kind)[offset : offset + size + 1])
+    else:
+        groups = grant_pairs(search, GROUP)
+        group_count = groups.count()  # groups are few next to users
+        pairs = list(groups[offset : offset + size + 1]) if offset < group_count else []
+        start = max(0, offset - group_count)
+        pairs += list(grant_pairs(search, USER)[start : start + size + 1 - len(pairs)])
     return with_actions(pairs[:size]), len(pairs) > size
 
 

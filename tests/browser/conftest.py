@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
 
 CHROMIUM = Path(os.environ.get("MDM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -96,11 +96,14 @@ def page(request: pytest.FixtureRequest, browser: Browser, live_server) -> Itera
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save the whole page as ``<screenshot dir>/<name>.png`` and return the path."""
+def screenshot(page: Page, name: str, of: Locator | None = None) -> Path:
+    """Save the whole page (or just the element ``of``) as ``<screenshot dir>/<name>.png``; return the path."""
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-')}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if of is not None:
+        of.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=True)
     return path
 
 

@@ -76,6 +76,7 @@ def test_the_dashboard_draws_its_charts_offline_and_a_number_opens_its_list(page
     assert page.locator("#dashboard svg.mdm-chart").count() >= 5
     assert page.locator("#dashboard-sync h4").all_inner_texts()[0].startswith("crm:")
     screenshot(page, "dashboard")
+    screenshot(page, "dashboard-panel", of=page.locator("#dashboard"))
     assert outside == [], f"the page asked the internet for {outside}"
 
     page.locator("#work-conflicts a").first.click()
