@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from connectors.models import FailureDirection, FailureStatus, PushTarget, SyncFailure
+from connectors.models import FailureStatus, PushTarget, SyncFailure
 from connectors.services import decisions, failures
 from masterdata.admin.worklist import OwnerOrgFilter, golden_annotation
 from masterdata.registry import registry
@@ -107,9 +107,9 @@ class RecordOwnerFilter(OwnerOrgFilter):
 class FailureQueueAdmin(admin.ModelAdmin):
     """Read-only rows; decisions are actions (bulk) and buttons on the item (single), each with a reason."""
 
+    #: Direction and domain read from "source / target" (← crm · customer, → erp · supplier).
     list_display = (
-        "last_failed_at", "direction_label", "endpoint", "domain", "record", "stage_label", "class_label",
-        "attempts", "error_preview", "status",
+        "last_failed_at", "endpoint", "record", "stage_label", "class_label", "attempts", "error_preview", "status",
     )  # fmt: skip
     list_display_links = ("last_failed_at",)
     list_filter = (
@@ -134,10 +134,6 @@ class FailureQueueAdmin(admin.ModelAdmin):
     )
 
     # --- columns ----------------------------------------------------------------------------
-    @admin.display(description="direction", ordering="direction")
-    def direction_label(self, obj: SyncFailure) -> str:
-        return "⇢ in" if obj.direction == FailureDirection.INBOUND else "⇠ out"
-
     @admin.display(description="source / target")
     def endpoint(self, obj: SyncFailure) -> str:
         if obj.push_target_id:
@@ -145,7 +141,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
             return f"→ {obj.push_target.source.code} · {obj.push_target.domain}{paused}"
         if obj.subscription_id:
             return f"→ webhook {obj.subscription.name}"
-        return f"← {obj.source.code}" if obj.source_id else "—"
+        return f"← {obj.source.code} · {obj.domain}" if obj.source_id else "—"
 
     @admin.display(description="record")
     def record(self, obj: SyncFailure) -> str:

@@ -74,6 +74,10 @@ def browser() -> Iterator[Browser]:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - requirements.txt pins it
         pytest.fail("Playwright is missing: pip install -r requirements.txt", pytrace=False)
+    # The folder holds this run's screenshots only (CI keeps it as the run's artefacts).
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOT_DIR.glob("*.png"):
+        old.unlink()
     # Playwright's sync API runs an event loop on this thread; Django would otherwise refuse
     # the test's own ORM calls as if they came from async code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -79,7 +79,7 @@ def test_inbound_and_outbound_failures_are_listed_together_with_stage_endpoint_c
 ):
     html = browser(superuser).get(OPEN_QUEUE).content.decode()
 
-    assert "← crm-in" in html and "C1005" in html and "last_transaction_date" in html  # inbound, from the CRM source
+    assert "← crm-in · customer" in html and "C1005" in html and "last_transaction_date" in html  # inbound
     assert f"→ {dead_letters.target.source.code} · customer" in html  # outbound, to the CRM target
     assert html.count("Transient") >= 3 and "Bad data" in html
     assert "Validate" in html and "Push (delivery to a target)" in html

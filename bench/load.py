@@ -1,0 +1,432 @@
+"""Load benchmark (not a test): the production-like stack under many concurrent users, step by step.
+
+Run as a script, it orchestrates everything on the loopback interface: creates the bench database
+when missing, migrates, collects static files into a temporary STATIC_ROOT, seeds the demo group
+(``seed_demo --allow-production``), issues tokens, starts gunicorn (DEBUG off) and a Celery worker
+(Redis db 5 by default), then runs locust headless once per concurrency step with a mix of
+
+* 70 % API reads by a superuser token: customer list (``page_size=50``), detail and history;
+* 20 % ingest posts as the demo ERP's integration account, one new customer code per post and a
+  unique ``Idempotency-Key``; every code sent and every answer is recorded;
+* 10 % admin changelist pages with a session logged in through ``/admin/login/`` (CSRF included).
+
+Afterwards it counts the accepted codes in the database (0 lost is the target), prints one row per
+step (requests/s, p50/p95/p99 of reads, ingest and admin, error rate) and the highest concurrency
+whose p99 stays under 1 s, with its read p95 (target < 100 ms), and stops every process it started.
+
+Plain HTTP on 127.0.0.1 (no TLS proxy in front): ``DJANGO_SECURE_SSL_REDIRECT=0`` and the cookies'
+Secure flags off, otherwise the production settings. The load generator shares the machine.
+
+Usage (the database name must contain "bench")::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_load_bench .venv/bin/python bench/load.py \
+        [--users 10,25,50,100] [--step-duration 60] [--final-duration 300] [--quick] [--workers 4]
+
+``--quick`` runs every step for 30 s. The same file is the locustfile the script hands to locust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import math
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+READ, INGEST, ADMIN, LOGIN = "read", "ingest", "admin", "login"
+ACCEPTED_OUTCOMES = {"created", "updated", "unchanged", "conflict", "duplicate_suspect"}
+ADMIN_PAGES = ["/admin/masterdata/customer/", "/admin/masterdata/supplier/", "/admin/masterdata/material/"]
+INGEST_URL = "/api/v1/ingest/erp/customer/"
+
+
+# --- the locust side (imported by locust; the orchestrator never imports locust and its gevent patching) ---
+if __name__ != "__main__":
+    from locust import HttpUser, between, events, task
+
+    _samples: dict[str, list[float]] = {READ: [], INGEST: [], ADMIN: [], LOGIN: []}
+    _errors: dict[str, int] = {READ: 0, INGEST: 0, ADMIN: 0, LOGIN: 0}
+    _counts: dict[str, int] = {READ: 0, INGEST: 0, ADMIN: 0, LOGIN: 0}  # ramp-up included
+    _sent: list[str] = []
+    _accepted: list[str] = []
+    _answers: dict[str, int] = {}
+    _counter = iter(range(10**9))
+
+    # Each user logs in to the admin once when it starts (a deliberately slow password hash): those logins,
+    # and everything during the ramp-up, are counted for errors but kept out of the measured window.
+    _window: dict[str, float] = {}
+    _ready_users: list[int] = [0]
+
+    @events.request.add_listener
+    def _record(name: str, response_time: float, exception: BaseException | None, **_: Any) -> None:
+        """Every request's time, by kind (the name's prefix), for percentiles over reads as a whole."""
+        kind = name.split(":", 1)[0]
+        _counts[kind] += 1
+        if exception is not None:
+            _errors[kind] += 1
+        if "start" in _window or kind == LOGIN:
+            _samples[kind].append(response_time)
+
+    @events.test_stop.add_listener
+    def _dump(**_: Any) -> None:
+        """Hand the raw figures to the orchestrator (one locust process per step)."""
+        window = time.monotonic() - _window["start"] if "start" in _window else 0.0
+        result = {
+            "samples": _samples,
+            "errors": _errors,
+            "counts": _counts,
+            "sent": _sent,
+            "accepted": _accepted,
+            "answers": _answers,
+            "window": window,
+        }
+        Path(os.environ["LOAD_RESULT_FILE"]).write_text(json.dumps(result))
+
+    class HubUser(HttpUser):
+        """A mix of API readers, an ERP posting customers and stewards paging the admin."""
+
+        wait_time = between(0.5, 1.5)
+
+        def on_start(self) -> None:
+            self.read_headers = {"Authorization": f"Token {os.environ['LOAD_READ_TOKEN']}"}
+            self.ingest_headers = {"Authorization": f"Token {os.environ['LOAD_INGEST_TOKEN']}"}
+            self.customer_ids: list[int] = []
+            self.admin = self._admin_session()
+            _ready_users[0] += 1
+            if _ready_users[0] == int(os.environ["LOAD_USERS"]):
+                _window["start"] = time.monotonic()
+
+        def _admin_session(self) -> Any:
+            """A second requests session of this user, logged in to the admin like a browser (CSRF cookie)."""
+            session = type(self.client)(base_url=self.host, request_event=self.environment.events.request, user=self)
+            session.get("/admin/login/", name="login: form", timeout=30)
+            with session.post(
+                "/admin/login/?next=/admin/",
+                data={
+                    "username": "admin",
+                    "password": os.environ["LOAD_ADMIN_PASSWORD"],
+                    "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+                    "next": "/admin/",
+                },
+                headers={"Referer": f"{self.host}/admin/login/"},
+                name="login: post",
+                timeout=30,
+                catch_response=True,
+            ) as response:
+                if "sessionid" not in session.cookies:
+                    response.failure(f"admin login refused ({response.status_code})")
+            return session
+
+        @task(40)
+        def customer_list(self) -> None:
+            with self.client.get(
+                "/api/v1/customers/?page_size=50",
+                headers=self.read_headers,
+                name="read: customer list",
+                timeout=30,
+                catch_response=True,
+            ) as response:
+                if response.status_code == 200:
+                    self.customer_ids = [row["id"] for row in response.json()["results"]]
+
+        @task(20)
+        def customer_detail(self) -> None:
+            if self.customer_ids:
+                pk = random.choice(self.customer_ids)
+                self.client.get(f"/api/v1/customers/{pk}/", headers=self.read_headers, name="read: detail", timeout=30)
+
+        @task(10)
+        def customer_history(self) -> None:
+            if self.customer_ids:
+                pk = random.choice(self.customer_ids)
+                self.client.get(
+                    f"/api/v1/customers/{pk}/history/", headers=self.read_headers, name="read: history", timeout=30
+                )
+
+        @task(20)
+        def ingest_customer(self) -> None:
+            code = f"{os.environ['LOAD_CODE_PREFIX']}{next(_counter):07d}"
+            record = {"KUNNR": code, "NAME1": f"Load Test {code} GmbH", "BUKRS": "1000", "VKBUR": ""}
+            _sent.append(code)
+            headers = {**self.ingest_headers, "Idempotency-Key": str(uuid.uuid4())}
+            with self.client.post(
+                INGEST_URL, json=[record], headers=headers, name="ingest: post", timeout=60, catch_response=True
+            ) as response:
+                outcome = response.json()["results"][0]["outcome"] if response.status_code == 200 else None
+                answer = outcome or f"HTTP {response.status_code}"
+                _answers[answer] = _answers.get(answer, 0) + 1
+                if outcome in ACCEPTED_OUTCOMES:
+                    _accepted.append(code)
+                else:
+                    response.failure(f"not accepted: {answer}")
+
+        @task(10)
+        def admin_changelist(self) -> None:
+            with self.admin.get(
+                random.choice(ADMIN_PAGES), name="admin: changelist", timeout=30, catch_response=True
+            ) as response:
+                if response.status_code == 200 and "/admin/login/" in response.url:
+                    response.failure("session lost: redirected to the login page")
+
+
+# --- the orchestrator (run as a script) -------------------------------------------------------------
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile in ms (0 when nothing was measured)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def bench_environment(database_url: str, redis_url: str, static_root: str, var_dir: str) -> dict[str, str]:
+    """Production settings (DEBUG off, random secret key), plain HTTP on loopback, throttling out of the way."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mdm_project.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_SESSION_COOKIE_SECURE": "0",  # plain HTTP: a Secure cookie would never come back
+        "DJANGO_CSRF_COOKIE_SECURE": "0",
+        "DJANGO_SECURE_HSTS_SECONDS": "0",
+        "DJANGO_STATIC_ROOT": static_root,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "MDM_API_RATE_USER": "100000000/hour",
+        "MDM_API_RATE_ANON": "100000000/hour",
+        "MDM_VAR_DIR": var_dir,
+        "MDM_LOG_LEVEL": "WARNING",
+        "MDM_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        # Keys at rest stay the same between runs on one bench database: what an earlier run encrypted stays readable.
+        "MDM_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
+            hashlib.sha256(f"load-bench:{database_url}".encode()).digest()
+        ).decode(),
+        "MDM_BLIND_INDEX_KEY": hashlib.sha256(f"load-bench-index:{database_url}".encode()).hexdigest(),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """One management command; its stdout (stderr shown only when it fails)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    if done.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def prepare(env: dict[str, str]) -> tuple[str, str]:
+    """Schema, static files, demo data, the admin's password and the ERP account's ingest right; two tokens."""
+    print("migrate, collectstatic, seed_demo …", flush=True)
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")
+    manage(env, "seed_demo", "--allow-production")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "import os; from django.contrib.auth import get_user_model; from django.contrib.auth.models import Permission;"
+        "User = get_user_model(); admin = User.objects.get(username='admin');"
+        "admin.set_password(os.environ['MDM_ADMIN_PASSWORD']); admin.save();"
+        "User.objects.get(username='erp-integration').user_permissions.add("
+        "Permission.objects.get(content_type__app_label='connectors', codename='ingest_mapping'))",
+    )
+    read_token = manage(env, "create_api_token", "admin", "--name", "load bench reads", "--expires-in", "1").strip()
+    ingest_token = manage(
+        env, "create_api_token", "erp-integration", "--name", "load bench ingest", "--expires-in", "1"
+    ).strip()
+    return read_token, ingest_token
+
+
+def start(env: dict[str, str], port: int, workers: int, logs: Path) -> list[subprocess.Popen]:
+    """gunicorn and a Celery worker, each in its own process group so that stopping them leaves nothing."""
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "gunicorn": [str(bin_dir / "gunicorn"), "mdm_project.wsgi:application", "--workers", str(workers),
+                     "--bind", f"127.0.0.1:{port}", "--timeout", "60"],
+        "worker": [str(bin_dir / "celery"), "-A", "mdm_project", "worker", "--loglevel", "WARNING",
+                   "--pool", "threads", "--concurrency", "4"],
+    }  # fmt: skip
+    processes = []
+    for name, command in commands.items():
+        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        processes.append(
+            subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not port_open(port):
+        time.sleep(0.5)
+    if not port_open(port):
+        stop(processes)
+        sys.exit(f"gunicorn did not listen on 127.0.0.1:{port}; see {logs / 'gunicorn.log'}")
+    return processes
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM to each started process group, SIGKILL after 20 s."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def run_step(env: dict[str, str], port: int, users: int, seconds: int, work: Path, tokens: tuple[str, str]) -> dict:
+    """One locust run at ``users`` concurrent users; the raw figures its locustfile dumps at the end."""
+    result_file = work / f"step-{users}.json"
+    ramp = max(10, users // 2)  # every user logs in once (about 1 s of CPU each) before the measured window
+    step_env = {
+        **env,
+        "LOAD_RESULT_FILE": str(result_file),
+        "LOAD_READ_TOKEN": tokens[0],
+        "LOAD_INGEST_TOKEN": tokens[1],
+        "LOAD_ADMIN_PASSWORD": env["MDM_ADMIN_PASSWORD"],
+        "LOAD_USERS": str(users),
+        "LOAD_CODE_PREFIX": f"LD{secrets.token_hex(3).upper()}U{users}-",
+    }
+    command = [str(Path(sys.executable).parent / "locust"), "-f", __file__, "--headless", "--host",
+               f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(max(1, users // 5)), "-t", f"{seconds + ramp}s",
+               "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
+    with open(work / f"locust-{users}.log", "w") as log:
+        subprocess.run(command, cwd=PROJECT_ROOT, env=step_env, stdout=log, stderr=log, timeout=seconds + ramp + 120)
+    return json.loads(result_file.read_text())
+
+
+def count_in_database(database_url: str, codes: list[str]) -> int:
+    """How many of ``codes`` are customers' codes now (read straight from PostgreSQL)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        row = conn.execute("SELECT count(DISTINCT code) FROM masterdata_customer WHERE code = ANY(%s)", [codes])
+        return row.fetchone()[0]
+
+
+def summarise(users: int, result: dict, found: int) -> dict[str, Any]:
+    samples, errors = result["samples"], result["errors"]
+    steady = (READ, INGEST, ADMIN)
+    total = sum(len(samples[kind]) for kind in steady)
+    every = [value for kind in steady for value in samples[kind]]
+    row: dict[str, Any] = {"users": users, "requests": total, "rps": total / result["window"] if total else 0.0}
+    for kind in (*steady, LOGIN):
+        row[kind] = [percentile(samples[kind], share) for share in (0.5, 0.95, 0.99)]
+    row["p99_all"] = percentile(every, 0.99)
+    row["errors"] = sum(errors.values())
+    row["all_requests"] = sum(result["counts"].values())
+    row["error_rate"] = row["errors"] / row["all_requests"] if row["all_requests"] else 1.0
+    row["window"] = result["window"]
+    row["sent"], row["accepted"] = len(result["sent"]), len(result["accepted"])
+    row["lost"] = row["accepted"] - found
+    row["unanswered"] = row["sent"] - sum(result["answers"].values())  # in flight when locust stopped
+    row["answers"] = result["answers"]
+    return row
+
+
+def print_report(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\n| users | req/s | read p50/p95/p99 ms | ingest p50/p95/p99 ms | admin p50/p95/p99 ms | errors "
+        "| ingest sent/accepted/in DB/lost |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        cells = ["/".join(f"{value:.0f}" for value in row[kind]) for kind in (READ, INGEST, ADMIN)]
+        print(f"| {row['users']} | {row['rps']:.1f} | {' | '.join(cells)} | {row['errors']} of {row['all_requests']} "
+              f"({row['error_rate']:.2%}) | {row['sent']}/{row['accepted']}/{row['accepted'] - row['lost']}/"
+              f"{row['lost']} |")  # fmt: skip
+    for row in rows:
+        login = "/".join(f"{value:.0f}" for value in row[LOGIN])
+        print(
+            f"  {row['users']} users: measured {row['window']:.0f} s after ramp-up; ingest answers {row['answers']}, "
+            f"{row['unanswered']} in flight at the stop; "
+            f"p99 of the mix {row['p99_all']:.0f} ms; admin login p50/p95/p99 {login} ms"
+        )
+    fine = [row for row in rows if row["p99_all"] < 1000 and row["errors"] == 0 and row["lost"] == 0]
+    if fine:
+        best = max(fine, key=lambda row: row["users"])
+        verdict = "met" if best["read"][1] < 100 else "NOT met"
+        print(f"Highest concurrency with p99 < 1 s, 0 errors, 0 lost: {best['users']} users — read p95 "
+              f"{best['read'][1]:.0f} ms (target < 100 ms: {verdict}), {best['rps']:.1f} req/s.")  # fmt: skip
+    else:
+        print("No step kept p99 < 1 s with 0 errors and 0 lost records.")
+    both = [row for row in fine if row["read"][1] < 100]
+    if both:
+        best = max(both, key=lambda row: row["users"])
+        print(f"Highest concurrency meeting the whole target (also read p95 < 100 ms): {best['users']} users, "
+              f"read p95 {best['read'][1]:.0f} ms, {best['rps']:.1f} req/s.")  # fmt: skip
+    lost = sum(row["lost"] for row in rows)
+    print(f"Records: {sum(r['accepted'] for r in rows)} accepted, {lost} lost.")
+
+
+def main() -> int:
+    from api_list import ensure_database  # the shared bench set-up: refuses a name without "bench"
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--users", default="10,25,50,100", help="Concurrency steps, comma-separated.")
+    parser.add_argument("--step-duration", type=int, default=60, help="Seconds per step but the last.")
+    parser.add_argument("--final-duration", type=int, default=300, help="Seconds of the last (highest) step.")
+    parser.add_argument("--quick", action="store_true", help="30 s per step, the last included.")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/mdm_load_bench")
+    ensure_database(database_url)
+    steps = [int(value) for value in args.users.split(",")]
+    durations = [30 if args.quick else args.step_duration] * (len(steps) - 1)
+    durations.append(30 if args.quick else args.final_duration)
+    work = Path(tempfile.mkdtemp(prefix="mdm-load-"))
+    env = bench_environment(database_url, args.redis_url, str(work / "static"), str(work / "var"))
+    tokens = prepare(env)
+    port = free_port()
+    processes = start(env, port, args.workers, work)
+    print(f"gunicorn ({args.workers} workers) on http://127.0.0.1:{port} (plain HTTP), Celery worker; "
+          f"steps {steps} for {durations} s; logs in {work}", flush=True)  # fmt: skip
+    rows = []
+    try:
+        for users, seconds in zip(steps, durations, strict=True):
+            result = run_step(env, port, users, seconds, work, tokens)
+            rows.append(summarise(users, result, count_in_database(database_url, result["accepted"])))
+            print(f"  step {users} users done: {rows[-1]['requests']} requests", flush=True)
+    finally:
+        stop(processes)
+    print_report(rows)
+    print(f"Processes stopped; port {port} {'still OPEN' if port_open(port) else 'closed'}.")
+    shutil.rmtree(work / "static", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())
