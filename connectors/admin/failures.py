@@ -29,6 +29,7 @@ from connectors.models import FailureStatus, PushTarget, SyncFailure
 from connectors.services import decisions, failures
 from masterdata.admin.worklist import OwnerOrgFilter, golden_annotation
 from masterdata.registry import registry
+from masterdata.services import access
 from masterdata.services.orgtree import subtree_ids
 
 from .sync import pretty
@@ -200,8 +201,6 @@ class FailureQueueAdmin(admin.ModelAdmin):
         return False  # discarded, never deleted: the decision stays on the record
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
-        from masterdata.services import access
-
         return failures.may_decide_all(request.user) or access.has_any_grant(request.user, "resolve")
 
     # --- the queue opens on what is still open ----------------------------------------------

@@ -7,8 +7,9 @@ from the rows it counts.
 Connectors depend on masterdata, never the reverse: sync runs, failures, deliveries and push
 targets are looked up by name (``apps.get_model``), and a section whose models are not
 installed says "not configured" instead of failing. Open work is rolled up to companies (the
-org unit type stewards think in); rows owned above any company, or by no unit (materials,
-failures of records the hub does not know yet), count as "Group level".
+org unit type stewards think in; a company inside another counts with the outer one); rows owned
+above any company, or by no unit (materials, failures of records the hub does not know yet),
+count as "Group level".
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.apps import apps
-from django.db.models import Avg, Count, F, OuterRef, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import Avg, Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -148,31 +150,49 @@ class WorkTable:
     by_domain: dict[str, Figure] = field(default_factory=dict)
     total: Figure = field(default_factory=lambda: Figure(0))
     configured: bool = True
+    shown: bool = True
+    """False when the user may act on none of these rows: the section is left out, not shown empty."""
 
 
-def _companies_of(unit_ids: set[int]) -> dict[int, OrgUnit]:
-    """The company each unit belongs to (itself when it is one); units above any company are left out."""
-    rows = OrgUnitClosure.objects.filter(
-        descendant_id__in=unit_ids, ancestor__unit_type=OrgUnitType.COMPANY
-    ).select_related("ancestor")
-    return {row.descendant_id: row.ancestor for row in rows}
+def _companies() -> dict[int, OrgUnit]:
+    """The companies to roll up to: those not inside another company (a holding's subsidiaries count once)."""
+    nested = OrgUnitClosure.objects.filter(
+        depth__gt=0, ancestor__unit_type=OrgUnitType.COMPANY, descendant__unit_type=OrgUnitType.COMPANY
+    ).values("descendant")
+    companies = OrgUnit.objects.filter(unit_type=OrgUnitType.COMPANY).exclude(pk__in=nested)
+    return {unit.pk: unit for unit in companies.only("id", "code", "name")}
 
 
-def _table(kind: str, counts: dict[tuple[str, int | None], int], link) -> WorkTable:
-    """Roll ``(domain, owning unit) → count`` up to companies; ``link(domain, unit)`` gives the list behind."""
-    companies = _companies_of({unit for _, unit in counts if unit is not None})
+def _by_company(rows_sql: str, params: list[Any], companies: dict[int, OrgUnit]) -> dict[tuple[str, int | None], int]:
+    """Count ``rows_sql`` (columns ``domain`` and ``unit``) per domain and company, in one grouped query.
+
+    Written as SQL because the rows are joined to the org-unit closure by their owning unit, which
+    no foreign key names; the database does in one hash join what Python would do row by row.
+    """
+    quote = connection.ops.quote_name
+    closure = OrgUnitClosure._meta
+    ancestor, descendant = (quote(closure.get_field(name).column) for name in ("ancestor", "descendant"))
+    marks = ", ".join(["%s"] * len(companies)) or "NULL"
+    sql = (
+        f"SELECT w.domain, c.{ancestor}, COUNT(*) FROM ({rows_sql}) w "
+        f"LEFT JOIN {quote(closure.db_table)} c ON c.{descendant} = w.unit AND c.{ancestor} IN ({marks}) "
+        f"GROUP BY w.domain, c.{ancestor}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *companies])
+        return {(domain, company): number for domain, company, number in cursor.fetchall()}
+
+
+def _table(kind: str, counts: dict[tuple[str, int | None], int], companies: dict[int, OrgUnit], link) -> WorkTable:
+    """``(domain, company) → count`` as a table; ``link(domain, company)`` gives the list behind a number."""
     rolled: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    units: dict[int | None, OrgUnit | None] = {None: None}
-    for (domain, unit), number in counts.items():
-        company = companies.get(unit) if unit is not None else None
-        key = company.pk if company is not None else None
-        units[key] = company
-        rolled[key][domain] += number
-    domains = sorted({domain for domain, _ in counts}, key=[d.name for d in registry].index)
+    for (domain, company), number in counts.items():
+        rolled[company][domain] += number
+    order = [d.name for d in registry]
+    domains = sorted({domain for domain, _ in counts}, key=lambda d: order.index(d) if d in order else len(order))
     table = WorkTable(kind, domains)
-    for key in sorted(rolled, key=lambda k: ("~" if k is None else units[k].code)):
-        unit = units[key]
-        label = str(unit) if unit is not None else GROUP_LEVEL
+    for key in sorted(rolled, key=lambda k: ("~" if k is None else companies[k].code)):
+        label = str(companies[key]) if key is not None else GROUP_LEVEL
         cells = {d: Figure(rolled[key][d], link(d, key)) for d in domains if rolled[key][d]}
         table.rows.append((label, cells, Figure(sum(rolled[key].values()), link(None, key))))
     for domain in domains:
@@ -181,9 +201,9 @@ def _table(kind: str, counts: dict[tuple[str, int | None], int], link) -> WorkTa
     return table
 
 
-def _owner_counts(queryset: QuerySet) -> dict[tuple[str, int | None], int]:
-    rows = queryset.values("domain", "owner_org").annotate(n=Count("id")).order_by()
-    return {(row["domain"], row["owner_org"]): row["n"] for row in rows}
+def _owner_rows(queryset: QuerySet) -> tuple[str, list[Any]]:
+    sql, params = queryset.order_by().values("domain", unit=F("owner_org")).query.sql_with_params()
+    return sql, list(params)
 
 
 def _worklist_link(model_label: str):
@@ -193,14 +213,20 @@ def _worklist_link(model_label: str):
     return link
 
 
-def open_conflicts(user: AbstractBaseUser) -> WorkTable:
-    rows = stewardship.restrict(user, Conflict.objects.filter(status="open"), "view")
-    return _table("conflicts", _owner_counts(rows), _worklist_link("masterdata.Conflict"))
+def _worklist(user: AbstractBaseUser, kind: str, model, label: str, companies: dict[int, OrgUnit]) -> WorkTable:
+    rows = stewardship.restrict(user, model.objects.filter(status="open"), "view")
+    return _table(kind, _by_company(*_owner_rows(rows), companies), companies, _worklist_link(label))
 
 
-def open_duplicates(user: AbstractBaseUser) -> WorkTable:
-    rows = stewardship.restrict(user, DuplicateSuspect.objects.filter(status="open"), "view")
-    return _table("duplicate suspects", _owner_counts(rows), _worklist_link("masterdata.DuplicateSuspect"))
+def open_conflicts(user: AbstractBaseUser, companies: dict[int, OrgUnit] | None = None) -> WorkTable:
+    return _worklist(
+        user, "conflicts", Conflict, "masterdata.Conflict", _companies() if companies is None else companies
+    )
+
+
+def open_duplicates(user: AbstractBaseUser, companies: dict[int, OrgUnit] | None = None) -> WorkTable:
+    companies = _companies() if companies is None else companies
+    return _worklist(user, "duplicate suspects", DuplicateSuspect, "masterdata.DuplicateSuspect", companies)
 
 
 def _sees_every_failure(user: AbstractBaseUser) -> bool:
@@ -210,44 +236,56 @@ def _sees_every_failure(user: AbstractBaseUser) -> bool:
     ) or access.has_global_scope(user, "resolve")
 
 
-def open_failures(user: AbstractBaseUser) -> WorkTable:
-    """Open sync failures by domain and the owning unit of their record (grouped per domain, in SQL)."""
+def _failure_rows(user: AbstractBaseUser, failure_model, everything: bool) -> tuple[str, list[Any]]:
+    """SQL of the open failures the user may see, with the owning unit of each one's record.
+
+    One SELECT per domain, joined to the domain's table on the record's id (the failure names its
+    record by domain + id, not by a foreign key); a steward's are those whose unit lies in scope.
+    """
+    quote = connection.ops.quote_name
+    parts, params = [], []
+    scope_sql, scope_params = (None, [])
+    if not everything:
+        scope_sql, scope_params = access.granted_unit_ids(user, "resolve").query.sql_with_params()
+    for domain in registry:
+        if not (everything or access.has_domain_permission(user, domain, "change")):
+            continue
+        inner, inner_params = (
+            failure_model.objects.filter(status="open", domain=domain.name).values("golden_id").query.sql_with_params()
+        )
+        model = domain.model_class._meta
+        if domain.org_field is None:
+            unit, join = "NULL", ""
+        elif domain.org_field == "pk":
+            unit, join = "f.golden_id", ""
+        else:
+            unit = f"g.{quote(model.get_field(domain.org_field).column)}"
+            join = f" LEFT JOIN {quote(model.db_table)} g ON g.{quote(model.pk.column)} = f.golden_id"
+        where = ""
+        if scope_sql is not None and domain.org_field is not None:
+            where = f" WHERE {unit} IN ({scope_sql})"
+        parts.append(f"SELECT %s AS domain, {unit} AS unit FROM ({inner}) f{join}{where}")
+        params += [domain.name, *inner_params, *(scope_params if where else [])]
+    return " UNION ALL ".join(parts), params
+
+
+def open_failures(user: AbstractBaseUser, companies: dict[int, OrgUnit] | None = None) -> WorkTable:
+    """Open sync failures by domain and the company owning their record."""
     failure_model = _model("connectors.SyncFailure")
     if failure_model is None:
         return WorkTable("failed syncs", [], configured=False)
     everything = _sees_every_failure(user)
     if not (everything or access.has_any_grant(user, "resolve")):
+        return WorkTable("failed syncs", [], shown=False)
+    rows_sql, params = _failure_rows(user, failure_model, everything)
+    if not rows_sql:
         return WorkTable("failed syncs", [])
-    granted = (
-        None if everything else set(access.granted_unit_ids(user, "resolve").values_list("descendant_id", flat=True))
-    )
-    open_rows = failure_model.objects.filter(status="open")
-    counts: dict[tuple[str, int | None], int] = {}
-    for domain in registry:
-        rows = open_rows.filter(domain=domain.name)
-        if domain.org_field is None:
-            if everything or access.has_domain_permission(user, domain, "change"):
-                number = rows.count()
-                if number:
-                    counts[(domain.name, None)] = number
-            continue
-        if not (everything or access.has_domain_permission(user, domain, "change")):
-            continue
-        owner = (
-            F("golden_id")
-            if domain.org_field == "pk"
-            else Subquery(
-                domain.model_class._base_manager.filter(pk=OuterRef("golden_id")).values(domain.org_field)[:1]
-            )
-        )
-        for row in rows.annotate(unit=owner).values("unit").annotate(n=Count("id")).order_by():
-            if granted is None or row["unit"] in granted:
-                counts[(domain.name, row["unit"])] = row["n"]
+    companies = _companies() if companies is None else companies
 
     def link(domain: str | None, unit: int | None) -> str | None:
         return admin_list("connectors.SyncFailure", status__exact="open", domain__exact=domain, owner_org=unit)
 
-    return _table("failed syncs", counts, link)
+    return _table("failed syncs", _by_company(rows_sql, params, companies), companies, link)
 
 
 # --- push backlog and dead letters per target --------------------------------------------------------
@@ -356,7 +394,8 @@ class Dashboard:
 def build(user: AbstractBaseUser) -> Dashboard:
     """The figures ``user`` may see; sections they may not see are left out, not emptied."""
     show_runs, show_push = may_see_sync_runs(user), may_see_push(user)
-    work = [open_conflicts(user), open_failures(user), open_duplicates(user)]
+    companies = _companies()
+    work = [open_conflicts(user, companies), open_failures(user, companies), open_duplicates(user, companies)]
     return Dashboard(
         sync_runs=sync_runs(user) if show_runs else None,
         show_sync_runs=show_runs,

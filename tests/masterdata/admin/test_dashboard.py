@@ -200,3 +200,9 @@ def test_the_dashboard_costs_the_same_queries_however_much_work_is_open(superuse
     few = queries()
     add(20, 100)
     assert queries() == few
+
+
+def test_a_steward_who_may_not_resolve_has_no_failed_syncs_section(steward_a, open_work):
+    html = browser(steward_a).get(INDEX).content.decode()
+
+    assert 'id="work-conflicts"' in html and 'id="work-failed-syncs"' not in html
