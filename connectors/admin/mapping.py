@@ -96,7 +96,7 @@ class MappingAdmin(GuardedModelAdminMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("pull_task", "reconcile_task")
+            .select_related("source", "pull_task", "reconcile_task")  # list_select_related is ignored once this is set
             .annotate(last_status=Subquery(latest.values("status")[:1]))
         )
 

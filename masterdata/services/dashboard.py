@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.apps import apps
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Avg, Count, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -201,8 +202,12 @@ def _table(kind: str, counts: dict[tuple[str, int | None], int], companies: dict
     return table
 
 
-def _owner_rows(queryset: QuerySet) -> tuple[str, list[Any]]:
-    sql, params = queryset.order_by().values("domain", unit=F("owner_org")).query.sql_with_params()
+def _sql(queryset: QuerySet) -> tuple[str, list[Any]] | None:
+    """A queryset's SQL and parameters; None when it can match nothing (Django then writes no SQL)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
     return sql, list(params)
 
 
@@ -214,8 +219,12 @@ def _worklist_link(model_label: str):
 
 
 def _worklist(user: AbstractBaseUser, kind: str, model, label: str, companies: dict[int, OrgUnit]) -> WorkTable:
+    if not stewardship.visible_domains(user):
+        return WorkTable(kind, [], shown=False)
     rows = stewardship.restrict(user, model.objects.filter(status="open"), "view")
-    return _table(kind, _by_company(*_owner_rows(rows), companies), companies, _worklist_link(label))
+    compiled = _sql(rows.order_by().values("domain", unit=F("owner_org")))
+    counts = _by_company(*compiled, companies) if compiled else {}
+    return _table(kind, counts, companies, _worklist_link(label))
 
 
 def open_conflicts(user: AbstractBaseUser, companies: dict[int, OrgUnit] | None = None) -> WorkTable:
@@ -244,15 +253,15 @@ def _failure_rows(user: AbstractBaseUser, failure_model, everything: bool) -> tu
     """
     quote = connection.ops.quote_name
     parts, params = [], []
-    scope_sql, scope_params = (None, [])
-    if not everything:
-        scope_sql, scope_params = access.granted_unit_ids(user, "resolve").query.sql_with_params()
+    scope = None if everything else _sql(access.granted_unit_ids(user, "resolve"))
     for domain in registry:
         if not (everything or access.has_domain_permission(user, domain, "change")):
             continue
-        inner, inner_params = (
-            failure_model.objects.filter(status="open", domain=domain.name).values("golden_id").query.sql_with_params()
-        )
+        if not everything and domain.org_field is not None and scope is None:
+            continue  # no unit in scope: none of this domain's failures
+        inner = _sql(failure_model.objects.filter(status="open", domain=domain.name).order_by().values("golden_id"))
+        if inner is None:
+            continue
         model = domain.model_class._meta
         if domain.org_field is None:
             unit, join = "NULL", ""
@@ -261,11 +270,10 @@ def _failure_rows(user: AbstractBaseUser, failure_model, everything: bool) -> tu
         else:
             unit = f"g.{quote(model.get_field(domain.org_field).column)}"
             join = f" LEFT JOIN {quote(model.db_table)} g ON g.{quote(model.pk.column)} = f.golden_id"
-        where = ""
-        if scope_sql is not None and domain.org_field is not None:
-            where = f" WHERE {unit} IN ({scope_sql})"
-        parts.append(f"SELECT %s AS domain, {unit} AS unit FROM ({inner}) f{join}{where}")
-        params += [domain.name, *inner_params, *(scope_params if where else [])]
+        scoped = scope is not None and domain.org_field is not None
+        where = f" WHERE {unit} IN ({scope[0]})" if scoped else ""
+        parts.append(f"SELECT %s AS domain, {unit} AS unit FROM ({inner[0]}) f{join}{where}")
+        params += [domain.name, *inner[1], *(scope[1] if scoped else [])]
     return " UNION ALL ".join(parts), params
 
 

@@ -17,7 +17,7 @@ from masterdata.models import Conflict, DuplicateSuspect, QualityScore
 from masterdata.services import dashboard
 from tests.conftest import make_steward
 from tests.connectors.admin.conftest import queued
-from tests.factories import CustomerFactory, SourceSystemFactory
+from tests.factories import CustomerFactory, SourceSystemFactory, UserFactory
 from tests.masterdata.admin.conftest import browser
 
 INDEX = reverse("admin:index")
@@ -206,3 +206,13 @@ def test_a_steward_who_may_not_resolve_has_no_failed_syncs_section(steward_a, op
     html = browser(steward_a).get(INDEX).content.decode()
 
     assert 'id="work-conflicts"' in html and 'id="work-failed-syncs"' not in html
+
+
+def test_staff_without_any_permission_get_the_index_without_work_sections(db, open_work):
+    clerk = UserFactory(username="clerk", is_staff=True)
+
+    response = browser(clerk).get(INDEX)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="work-conflicts"' not in html and 'id="work-failed-syncs"' not in html
