@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 
 from connectors.admin.connection import KEEP_HELP, secret_status
 from connectors.models import Delivery, DeliveryStatus, PushTarget, WebhookDelivery, WebhookSubscription
@@ -24,13 +25,24 @@ class PushTargetAdmin(admin.ModelAdmin):
     readonly_fields = ("paused", "paused_at", "paused_reason", "leased_until", "created_at", "updated_at")
     actions = ["pause", "resume", "replay_everything"]
 
-    @admin.display(description="pending")
-    def pending(self, obj: PushTarget) -> int:
-        return obj.deliveries.filter(status=DeliveryStatus.PENDING).count()
+    def get_queryset(self, request):
+        # Counted in the list query itself: one query per page, not two per row.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                pending_count=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.PENDING)),
+                dead_count=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.DEAD)),
+            )
+        )
 
-    @admin.display(description="dead letters")
+    @admin.display(description="pending", ordering="pending_count")
+    def pending(self, obj: PushTarget) -> int:
+        return obj.pending_count
+
+    @admin.display(description="dead letters", ordering="dead_count")
     def dead(self, obj: PushTarget) -> int:
-        return obj.deliveries.filter(status=DeliveryStatus.DEAD).count()
+        return obj.dead_count
 
     def has_control_permission(self, request) -> bool:
         return decisions.may_control_target(request.user)
@@ -53,11 +65,25 @@ class PushTargetAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queued} record(s); what a target holds already is not sent.")
 
 
+class DeliveryTargetFilter(admin.SimpleListFilter):
+    """Push targets with their source in one query (the stock filter reads each target's source)."""
+
+    title = "target"
+    parameter_name = "target__id__exact"
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return [(str(t.pk), str(t)) for t in PushTarget.objects.select_related("source")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(target_id=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("id", "target", "domain", "golden_id", "version", "trigger", "status", "attempts",
                     "next_attempt_at", "response_code", "delivered_version")  # fmt: skip
-    list_filter = ("status", "trigger", "classification", "target")
+    list_filter = ("status", "trigger", "classification", DeliveryTargetFilter)
     list_select_related = ("target__source",)
     search_fields = ("=golden_id",)
     show_full_result_count = False
