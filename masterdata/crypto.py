@@ -102,4 +102,4 @@ class EncryptedColumn:
 
     def rotate_stored(self, stored: str) -> str:
         """``stored`` re-encrypted under the current first key (raises ``InvalidToken`` if no key opens it)."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} stores ciphertext and must define rotate_stored()")

@@ -18,6 +18,7 @@ block a source forever, and the pull renews it after every page.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,9 +91,8 @@ class RedisLease:
 
     def release(self) -> None:
         try:
-            self.lock.release()
-        except redis.exceptions.LockError:
-            pass  # expired meanwhile: nothing left to release
+            with contextlib.suppress(redis.exceptions.LockError):  # expired meanwhile: nothing to release
+                self.lock.release()
         finally:
             self.client.close()
 
