@@ -76,6 +76,12 @@ def stewardship_scope(user, queryset):
     )
 
 
+def links_scope(user, queryset):
+    from masterdata.services import stewardship
+
+    return stewardship.restrict_links(user, queryset)
+
+
 def failure_scope(user, queryset):
     from connectors.services import failures
 
@@ -88,7 +94,7 @@ CASES = [
     ListCase("materials", "masterdata.Material", scope=golden_scope("material")),
     ListCase("employees", "masterdata.Employee", scope=golden_scope("employee")),
     ListCase("org units", "masterdata.OrgUnit", scope=golden_scope("org_unit")),
-    ListCase("source links", "masterdata.SourceLink", steward=False),
+    ListCase("source links", "masterdata.SourceLink", scope=links_scope),
     ListCase("conflicts", "masterdata.Conflict", scope=stewardship_scope),
     ListCase("duplicate suspects", "masterdata.DuplicateSuspect", scope=stewardship_scope),
     ListCase(
@@ -96,6 +102,7 @@ CASES = [
         "masterdata.QualityIssue",
         scope=lambda u, q: stewardship_scope(u, q).filter(resolved_at__isnull=True),
     ),
+    ListCase("quality scores", "masterdata.QualityScore", scope=stewardship_scope),
     ListCase("sync failures", "connectors.SyncFailure", query="status__exact=open", scope=failure_scope),
     ListCase("sync runs", "connectors.SyncRun", steward=False),
     ListCase("deliveries", "connectors.Delivery", steward=False),

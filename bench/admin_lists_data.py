@@ -67,6 +67,7 @@ def tables() -> list[Any]:
         "connectors.SyncFailure",
         "connectors.SyncRun",
         "masterdata.QualityIssue",
+        "masterdata.QualityScore",
         "masterdata.QualityRule",
         "masterdata.DuplicateSuspect",
         "masterdata.Conflict",
@@ -102,6 +103,7 @@ def load(rows: int) -> None:
         OrgUnitUserPermission,
         QualityIssue,
         QualityRule,
+        QualityScore,
         SourceLink,
         SourceSystem,
         Supplier,
@@ -244,6 +246,18 @@ def load(rows: int) -> None:
             "detected_at": now,
         },
     )
+    copy_model(
+        QualityScore,
+        rows,
+        lambda n: {
+            "domain": "customer",
+            "golden_id": n,
+            "score": n % 101,
+            "open_issues": n % 3,
+            "owner_org_id": customer_owner(n),
+            "checked_at": now,
+        },
+    )
     target = PushTarget.objects.create(
         source=source, domain="customer", resource="/c", key_field="id", field_map={"code": "code"}
     )
@@ -326,6 +340,7 @@ def users() -> tuple[Any, Any]:
     user_model = get_user_model()
     group, _ = Group.objects.get_or_create(name="Bench list stewards")
     names = [f"{a}_{m}" for m in ("customer", "supplier", "material", "employee") for a in ("view", "change")]
+    names.append("view_sourcelink")  # as the demo's stewards: the links of their records
     group.permissions.set(Permission.objects.filter(content_type__app_label="masterdata", codename__in=names))
     steward, _ = user_model.objects.get_or_create(username=STEWARD, defaults={"is_staff": True})
     steward.groups.add(group)

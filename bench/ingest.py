@@ -1,29 +1,39 @@
-"""Benchmark: the ingest pipeline against a naive per-record update_or_create, and the duplicate scan.
+"""Benchmark: the ingest pipeline against a naive per-record update_or_create and a plain-SQL lower bound.
 
 Not part of the test run. It generates N customers of a believable group (Latin and Chinese
-company names, a few percent near-duplicates), then measures on PostgreSQL:
+company names, a few percent near-duplicates), then measures on PostgreSQL, in one run:
 
-1. **naive baseline**: ``Customer.objects.update_or_create`` per record, history written by
+1. **(c) lower bound**: the same N records by plain SQL — COPY into a temporary staging table,
+   one ``INSERT … ON CONFLICT (code) DO UPDATE`` into the customer table and an ``INSERT …
+   SELECT`` of their history rows (same table, indexes and columns as the pipeline writes);
+2. **(b) naive baseline**: ``Customer.objects.update_or_create`` per record, history written by
    django-simple-history's signals — on a sample, as records per second;
-2. **first load**: all N records through :func:`ingest_batch` (validation, links, exact and
+3. **(a) first load**: all N records through :func:`ingest_batch` (validation, links, exact and
    fuzzy matching, survivorship, history, links, outbox events), batch by batch;
-3. **re-sync**: the same N records again, 10 % of them changed (the rest skipped by hash);
-4. **duplicate scan**: :func:`find_duplicates` over all customers;
-5. **a second source**: records without codes or tax ids, found among all customers by name.
+4. **re-sync**: the same N records again, 10 % of them changed (the rest skipped by hash);
+5. **duplicate scan**: :func:`find_duplicates` over all customers;
+6. **a second source**: records without codes or tax ids, found among all customers by name.
+
+``--csv-rss`` measures memory instead (:mod:`ingest_rss`): a 1,000,000-row CSV pulled from a
+file drop through the full pipeline in a child process, its peak RSS every 100,000 records
+(``--csv-read-only``: the streaming reader and the mapping only).
 
 Usage (the database is created when missing; its name must contain "bench", since the
 customer tables are truncated)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_bench .venv/bin/python bench/ingest.py \
         [--customers 100000] [--batch 1000] [--baseline 3000] [--crm 5000]
+    DATABASE_URL=... .venv/bin/python bench/ingest.py --csv-rss [--csv-rows 1000000] [--csv-read-only]
 
-Targets: first load ≥ 20× the naive rate, re-sync of 10 % changed ≥ 5× faster than the first
-load, duplicate scan over 100,000 customers ≤ 30 s.
+Targets: first load ≥ 20× the naive rate and ≥ 30 % of the lower bound, re-sync of 10 %
+changed ≥ 5× faster than the first load (history for the changed records only), peak RSS flat
+and < 500 MB on a 1,000,000-row CSV, duplicate scan over 100,000 customers ≤ 30 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -183,6 +193,77 @@ def naive_rate(rows: list[dict[str, Any]], *, one_transaction: bool) -> float:
     return len(rows) / elapsed
 
 
+#: The customer columns the pipeline fills from a source record, in the staging table's order.
+STAGED = ("code", "name", "tax_id", "email", "country", "address", "credit_rating", "credit_limit", "owner_org_id")
+UPSERT = """
+WITH upserted AS (
+    INSERT INTO masterdata_customer AS c (
+        code, status, version, created_at, updated_at, attributes, provenance, locked_fields, name, tax_id,
+        credit_rating, credit_limit, currency, country, address, phone, email, last_transaction_date,
+        merged_into_id, owner_org_id
+    )
+    SELECT code, 'active', 1, %(at)s, %(at)s, '{}', %(provenance)s, '[]', name, tax_id, credit_rating,
+           credit_limit, '', country, address, '', email, NULL, NULL, owner_org_id
+    FROM bench_staging
+    ON CONFLICT (code) DO UPDATE SET
+        version = c.version + 1, updated_at = EXCLUDED.updated_at, provenance = EXCLUDED.provenance,
+        name = EXCLUDED.name, tax_id = EXCLUDED.tax_id, email = EXCLUDED.email, country = EXCLUDED.country,
+        address = EXCLUDED.address, credit_rating = EXCLUDED.credit_rating, credit_limit = EXCLUDED.credit_limit,
+        owner_org_id = EXCLUDED.owner_org_id
+    RETURNING c.*, (xmax = 0) AS inserted
+)
+INSERT INTO masterdata_historicalcustomer (
+    id, code, status, version, created_at, updated_at, attributes, provenance, locked_fields, name, tax_id,
+    credit_rating, credit_limit, currency, country, address, phone, email, last_transaction_date, merged_into_id,
+    owner_org_id, history_date, history_change_reason, history_type, history_user_id, history_source_id
+)
+SELECT id, code, status, version, created_at, updated_at, attributes, provenance, locked_fields, name, tax_id,
+       credit_rating, credit_limit, currency, country, address, phone, email, last_transaction_date, merged_into_id,
+       owner_org_id, %(at)s, %(reason)s, CASE WHEN inserted THEN '+' ELSE '~' END, NULL, %(source)s
+FROM upserted
+"""
+
+
+def lower_bound_rate(source: Any, rows: list[dict[str, Any]]) -> float:
+    """(c) Records per second of plain SQL: COPY into a staging table, INSERT … ON CONFLICT, a history insert.
+
+    The same customer table as the pipeline writes (its unique code, btree and trigram indexes,
+    checks and foreign keys), the same history table, the same columns filled (provenance
+    included, as the pipeline's JSON for a new record), in one committed transaction. No
+    validation, matching, links or events: the floor any sync of these records pays.
+    """
+    import json
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from masterdata.models import OrgUnit
+
+    units = dict(OrgUnit.objects.values_list("code", "pk"))
+    at = timezone.now()
+    provenance = json.dumps(
+        {
+            name: {"source": source.code, "user": None, "at": at.isoformat(), "rule": "first_value"}
+            for name in (*STAGED[:-1], "owner_org")
+        }
+    )
+    params = {"at": at, "provenance": provenance, "reason": "bench lower bound", "source": source.pk}
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_staging (code text, name text, tax_id text, email text, country text,"
+            " address text, credit_rating text, credit_limit numeric, owner_org_id bigint) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY bench_staging ({', '.join(STAGED)}) FROM STDIN") as copy:
+            for v in rows:
+                copy.write_row(
+                    (v["code"], v["name"], v["tax_id"], v["email"], v["country"], v["address"],
+                     v["credit_rating"], v["credit_limit"], units[v["owner_org"]])
+                )  # fmt: skip
+        cursor.execute(UPSERT, params)
+    return len(rows) / (time.perf_counter() - started)
+
+
 def run_batches(source: Any, rows: list[dict[str, Any]], batch: int, payload_of) -> tuple[float, dict[str, int]]:
     from masterdata.registry import registry
     from masterdata.services.ingest import IncomingRecord, ingest_batch
@@ -207,7 +288,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--baseline", type=int, default=3000, help="records timed for the naive rate")
     parser.add_argument("--crm", type=int, default=5000, help="records of a second source matched by name only")
+    parser.add_argument(
+        "--csv-rss", action="store_true", help="instead: peak memory of a pull of a large CSV (bench/ingest_rss.py)"
+    )
+    parser.add_argument("--csv-rows", type=int, default=1_000_000, help="rows of the CSV for --csv-rss")
+    parser.add_argument(
+        "--csv-read-only", action="store_true", help="with --csv-rss: the streaming reader and mapping only"
+    )
     args = parser.parse_args()
+    if args.csv_rss:
+        import ingest_rss
+
+        configure_environment()
+        ensure_database(os.environ["DATABASE_URL"])
+        ingest_rss.main(args.csv_rows, "read" if args.csv_read_only else "pull")
+        return
 
     url = configure_environment()
     ensure_database(url)
@@ -217,19 +312,24 @@ def main() -> None:
     from masterdata.registry import registry
     from masterdata.services.matching import find_duplicates
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     source = prepare()
     rows = generate(args.customers)
     print(f"{args.customers:,} customers, batches of {args.batch}")
 
+    floor = lower_bound_rate(source, rows)
+    print(f"(c) lower bound, COPY + INSERT … ON CONFLICT + history insert: {floor:9,.0f} records/s")
+    source = prepare()  # the pipeline starts from the same empty tables
+
     sample = rows[: args.baseline]
     naive = naive_rate(sample, one_transaction=False)
     naive_tx = naive_rate(sample, one_transaction=True)
-    print(f"naive update_or_create + history signal, a commit per record: {naive:7,.0f} records/s")
-    print(f"naive update_or_create + history signal, one transaction:     {naive_tx:7,.0f} records/s")
+    print(f"(b) naive update_or_create + history signal, a commit per record: {naive:7,.0f} records/s")
+    print(f"(b) naive update_or_create + history signal, one transaction:     {naive_tx:7,.0f} records/s")
 
     load_seconds, load_counts = run_batches(source, rows, args.batch, lambda v: dict(v))
     load_rate = args.customers / load_seconds
-    print(f"first load:   {load_seconds:7.1f} s  {load_rate:9,.0f} records/s  {load_counts}")
+    print(f"(a) first load:   {load_seconds:7.1f} s  {load_rate:9,.0f} records/s  {load_counts}")
     vacuum()
 
     rng = random.Random(SEED + 1)
@@ -240,6 +340,10 @@ def main() -> None:
     ]
     resync_seconds, resync_counts = run_batches(source, resync_rows, args.batch, lambda v: dict(v))
     print(f"re-sync 10 %: {resync_seconds:7.1f} s  {args.customers / resync_seconds:9,.0f} records/s  {resync_counts}")
+    from masterdata.models import Customer
+
+    updates = Customer.history.filter(history_type="~").count()
+    print(f"  history rows written by the re-sync: {updates:,} (records changed: {len(changed):,})")
 
     started = time.perf_counter()
     scan = find_duplicates(registry.get("customer"))
@@ -255,10 +359,12 @@ def main() -> None:
     print(f"CRM onboarding (fuzzy against all): {crm_seconds:5.1f} s for {args.crm:,}  {crm_counts}")
 
     print("\nratios")
-    print(f"  first load vs naive:     {load_rate / naive:6.1f}×  (target ≥ 20×)")
+    print(f"  (a) first load vs (b) naive:     {load_rate / naive:6.1f}×  (target ≥ 20×)")
+    print(f"  (a) first load vs (c) lower bound: {100 * load_rate / floor:5.1f} %  (target ≥ 30 %)")
     print(f"  first load vs naive in one transaction: {load_rate / naive_tx:6.1f}×")
     print(f"  re-sync vs first load:   {load_seconds / resync_seconds:6.1f}×  (target ≥ 5×)")
     print(f"  duplicate scan:          {scan_seconds:6.1f} s (target ≤ 30 s)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,13 @@ when missing, migrates, collects static files into a temporary STATIC_ROOT, seed
   unique ``Idempotency-Key``; every code sent and every answer is recorded;
 * 10 % admin changelist pages with a session logged in through ``/admin/login/`` (CSRF included).
 
-Afterwards it counts the accepted codes in the database (0 lost is the target), prints one row per
-step (requests/s, p50/p95/p99 of reads, ingest and admin, error rate) and the highest concurrency
-whose p99 stays under 1 s, with its read p95 (target < 100 ms), and stops every process it started.
+The users are locust's ``FastHttpUser`` (geventhttpclient): the load generator shares the cores with
+the server and should take as little of them as it can. Each step measures for its full duration
+once every user has logged in. Afterwards it counts the accepted codes in the database (0 lost is the
+target), prints one row per step (requests/s, p50/p95/p99 of reads, ingest and admin, error rate), the
+cores used in the window by gunicorn, PostgreSQL, the worker, locust and everything else on the
+machine, and the highest concurrency whose p99 stays under 1 s, with its read p95 (target < 100 ms),
+and stops every process it started.
 
 Plain HTTP on 127.0.0.1 (no TLS proxy in front): ``DJANGO_SECURE_SSL_REDIRECT=0`` and the cookies'
 Secure flags off, otherwise the production settings. The load generator shares the machine.
@@ -20,7 +24,8 @@ Secure flags off, otherwise the production settings. The load generator shares t
 Usage (the database name must contain "bench")::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_load_bench .venv/bin/python bench/load.py \
-        [--users 10,25,50,100] [--step-duration 60] [--final-duration 300] [--quick] [--workers 4]
+        [--users 10,25,50,75] [--step-duration 60] [--final-duration 300] [--quick] [--workers 4] \
+        [--worker-class sync] [--threads 1] [--worker-concurrency 4]
 
 ``--quick`` runs every step for 30 s. The same file is the locustfile the script hands to locust.
 """
@@ -55,7 +60,9 @@ INGEST_URL = "/api/v1/ingest/erp/customer/"
 
 # --- the locust side (imported by locust; the orchestrator never imports locust and its gevent patching) ---
 if __name__ != "__main__":
-    from locust import HttpUser, between, events, task
+    import gevent
+    from locust import between, events, task
+    from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 
     _samples: dict[str, list[float]] = {READ: [], INGEST: [], ADMIN: [], LOGIN: []}
     _errors: dict[str, int] = {READ: 0, INGEST: 0, ADMIN: 0, LOGIN: 0}
@@ -95,10 +102,17 @@ if __name__ != "__main__":
         }
         Path(os.environ["LOAD_RESULT_FILE"]).write_text(json.dumps(result))
 
-    class HubUser(HttpUser):
-        """A mix of API readers, an ERP posting customers and stewards paging the admin."""
+    class HubUser(FastHttpUser):
+        """A mix of API readers, an ERP posting customers and stewards paging the admin.
+
+        geventhttpclient (FastHttpUser) rather than requests: the load generator shares the two cores
+        with the server, and requests costs several times more CPU per call.
+        """
 
         wait_time = between(0.5, 1.5)
+        network_timeout = 60.0
+        connection_timeout = 30.0
+        max_retries = 0  # an ingest post is never sent twice behind the script's back
 
         def on_start(self) -> None:
             self.read_headers = {"Authorization": f"Token {os.environ['LOAD_READ_TOKEN']}"}
@@ -108,37 +122,41 @@ if __name__ != "__main__":
             _ready_users[0] += 1
             if _ready_users[0] == int(os.environ["LOAD_USERS"]):
                 _window["start"] = time.monotonic()
+                Path(os.environ["LOAD_RESULT_FILE"] + ".window").touch()  # the orchestrator's CPU accounting
+                # The measured window lasts its full length however long the logins took (-t is only a backstop).
+                gevent.spawn_later(float(os.environ["LOAD_WINDOW_SECONDS"]), self.environment.runner.quit)
 
-        def _admin_session(self) -> Any:
-            """A second requests session of this user, logged in to the admin like a browser (CSRF cookie)."""
-            session = type(self.client)(base_url=self.host, request_event=self.environment.events.request, user=self)
-            session.get("/admin/login/", name="login: form", timeout=30)
+        def _admin_session(self) -> FastHttpSession:
+            """A second session of this user (own cookie jar), logged in to the admin like a browser (CSRF cookie)."""
+            session = FastHttpSession(
+                base_url=self.host,
+                request_event=self.environment.events.request,
+                user=self,
+                network_timeout=self.network_timeout,
+                connection_timeout=self.connection_timeout,
+                max_retries=0,
+            )
+            session.get("/admin/login/", name="login: form")
+            csrf = next((cookie.value for cookie in session.cookiejar if cookie.name == "csrftoken"), "")
             with session.post(
                 "/admin/login/?next=/admin/",
-                data={
-                    "username": "admin",
-                    "password": os.environ["LOAD_ADMIN_PASSWORD"],
-                    "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-                    "next": "/admin/",
-                },
+                data={"username": "admin", "password": os.environ["LOAD_ADMIN_PASSWORD"],
+                      "csrfmiddlewaretoken": csrf, "next": "/admin/"},
                 headers={"Referer": f"{self.host}/admin/login/"},
                 name="login: post",
-                timeout=30,
+                allow_redirects=False,  # the redirect to /admin/ is not part of the login
                 catch_response=True,
-            ) as response:
-                if "sessionid" not in session.cookies:
+            ) as response:  # fmt: skip
+                if response.status_code != 302 or not any(c.name == "sessionid" for c in session.cookiejar):
                     response.failure(f"admin login refused ({response.status_code})")
             return session
 
         @task(40)
         def customer_list(self) -> None:
             with self.client.get(
-                "/api/v1/customers/?page_size=50",
-                headers=self.read_headers,
-                name="read: customer list",
-                timeout=30,
+                "/api/v1/customers/?page_size=50", headers=self.read_headers, name="read: customer list",
                 catch_response=True,
-            ) as response:
+            ) as response:  # fmt: skip
                 if response.status_code == 200:
                     self.customer_ids = [row["id"] for row in response.json()["results"]]
 
@@ -146,15 +164,13 @@ if __name__ != "__main__":
         def customer_detail(self) -> None:
             if self.customer_ids:
                 pk = random.choice(self.customer_ids)
-                self.client.get(f"/api/v1/customers/{pk}/", headers=self.read_headers, name="read: detail", timeout=30)
+                self.client.get(f"/api/v1/customers/{pk}/", headers=self.read_headers, name="read: detail")
 
         @task(10)
         def customer_history(self) -> None:
             if self.customer_ids:
                 pk = random.choice(self.customer_ids)
-                self.client.get(
-                    f"/api/v1/customers/{pk}/history/", headers=self.read_headers, name="read: history", timeout=30
-                )
+                self.client.get(f"/api/v1/customers/{pk}/history/", headers=self.read_headers, name="read: history")
 
         @task(20)
         def ingest_customer(self) -> None:
@@ -163,7 +179,7 @@ if __name__ != "__main__":
             _sent.append(code)
             headers = {**self.ingest_headers, "Idempotency-Key": str(uuid.uuid4())}
             with self.client.post(
-                INGEST_URL, json=[record], headers=headers, name="ingest: post", timeout=60, catch_response=True
+                INGEST_URL, json=[record], headers=headers, name="ingest: post", catch_response=True
             ) as response:
                 outcome = response.json()["results"][0]["outcome"] if response.status_code == 200 else None
                 answer = outcome or f"HTTP {response.status_code}"
@@ -176,10 +192,10 @@ if __name__ != "__main__":
         @task(10)
         def admin_changelist(self) -> None:
             with self.admin.get(
-                random.choice(ADMIN_PAGES), name="admin: changelist", timeout=30, catch_response=True
+                random.choice(ADMIN_PAGES), name="admin: changelist", allow_redirects=False, catch_response=True
             ) as response:
-                if response.status_code == 200 and "/admin/login/" in response.url:
-                    response.failure("session lost: redirected to the login page")
+                if response.status_code != 200:  # a lost session answers 302 to the login page
+                    response.failure(f"not the changelist: HTTP {response.status_code}")
 
 
 # --- the orchestrator (run as a script) -------------------------------------------------------------
@@ -266,14 +282,15 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
     return read_token, ingest_token
 
 
-def start(env: dict[str, str], port: int, workers: int, logs: Path) -> list[subprocess.Popen]:
+def start(env: dict[str, str], port: int, server: argparse.Namespace, logs: Path) -> list[subprocess.Popen]:
     """gunicorn and a Celery worker, each in its own process group so that stopping them leaves nothing."""
     bin_dir = Path(sys.executable).parent
     commands = {
-        "gunicorn": [str(bin_dir / "gunicorn"), "mdm_project.wsgi:application", "--workers", str(workers),
-                     "--bind", f"127.0.0.1:{port}", "--timeout", "60"],
+        "gunicorn": [str(bin_dir / "gunicorn"), "mdm_project.wsgi:application", "--workers", str(server.workers),
+                     "--worker-class", server.worker_class, "--threads", str(server.threads),
+                     "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--keep-alive", "5"],
         "worker": [str(bin_dir / "celery"), "-A", "mdm_project", "worker", "--loglevel", "WARNING",
-                   "--pool", "threads", "--concurrency", "4"],
+                   "--pool", "threads", "--concurrency", str(server.worker_concurrency)],
     }  # fmt: skip
     processes = []
     for name, command in commands.items():
@@ -303,10 +320,16 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait(timeout=10)
 
 
-def run_step(env: dict[str, str], port: int, users: int, seconds: int, work: Path, tokens: tuple[str, str]) -> dict:
-    """One locust run at ``users`` concurrent users; the raw figures its locustfile dumps at the end."""
+def run_step(
+    env: dict[str, str], port: int, users: int, seconds: int, work: Path, tokens: tuple[str, str], groups: dict
+) -> dict:
+    """One locust run at ``users`` concurrent users; the raw figures its locustfile dumps at the end, and the
+    cores each part of the stack used during the measured window (``cpu``) with the load average before it."""
+    import load_cpu  # bench/ is on sys.path when run as a script
+
     result_file = work / f"step-{users}.json"
-    ramp = max(10, users // 2)  # every user logs in once (about 1 s of CPU each) before the measured window
+    window_file = Path(f"{result_file}.window")
+    ramp = 60 + 3 * users  # a backstop: every user logs in once (about 1 s of CPU each) before the window
     step_env = {
         **env,
         "LOAD_RESULT_FILE": str(result_file),
@@ -314,14 +337,35 @@ def run_step(env: dict[str, str], port: int, users: int, seconds: int, work: Pat
         "LOAD_INGEST_TOKEN": tokens[1],
         "LOAD_ADMIN_PASSWORD": env["MDM_ADMIN_PASSWORD"],
         "LOAD_USERS": str(users),
+        "LOAD_WINDOW_SECONDS": str(seconds),
         "LOAD_CODE_PREFIX": f"LD{secrets.token_hex(3).upper()}U{users}-",
     }
     command = [str(Path(sys.executable).parent / "locust"), "-f", __file__, "--headless", "--host",
                f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(max(1, users // 5)), "-t", f"{seconds + ramp}s",
                "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
+    database = env["DATABASE_URL"].rsplit("/", 1)[-1]
+    load_before = os.getloadavg()
+    before = after = None
+    result_file.unlink(missing_ok=True)
+    window_file.unlink(missing_ok=True)
     with open(work / f"locust-{users}.log", "w") as log:
-        subprocess.run(command, cwd=PROJECT_ROOT, env=step_env, stdout=log, stderr=log, timeout=seconds + ramp + 120)
-    return json.loads(result_file.read_text())
+        locust = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=step_env, stdout=log, stderr=log, start_new_session=True
+        )
+        parts = {**groups, "locust": locust.pid}
+        deadline = time.monotonic() + seconds + ramp + 120
+        while locust.poll() is None and time.monotonic() < deadline:
+            if before is None and window_file.exists():
+                before = load_cpu.snapshot(parts, database, time.monotonic())
+            if after is None and result_file.exists():  # written when the run stops: the window's end
+                after = load_cpu.snapshot(parts, database, time.monotonic())
+            time.sleep(0.2)
+        if locust.poll() is None:
+            stop([locust])
+    result = json.loads(result_file.read_text())
+    result["cpu"] = load_cpu.cores_used(before, after) if before and after else {}
+    result["load_before"] = load_before
+    return result
 
 
 def count_in_database(database_url: str, codes: list[str]) -> int:
@@ -350,6 +394,7 @@ def summarise(users: int, result: dict, found: int) -> dict[str, Any]:
     row["lost"] = row["accepted"] - found
     row["unanswered"] = row["sent"] - sum(result["answers"].values())  # in flight when locust stopped
     row["answers"] = result["answers"]
+    row["cpu"], row["load_before"] = result["cpu"], result["load_before"]
     return row
 
 
@@ -371,6 +416,14 @@ def print_report(rows: list[dict[str, Any]]) -> None:
             f"{row['unanswered']} in flight at the stop; "
             f"p99 of the mix {row['p99_all']:.0f} ms; admin login p50/p95/p99 {login} ms"
         )
+        if row["cpu"]:
+            cpu = row["cpu"]
+            names = ("gunicorn", "postgres", "worker", "locust", "other")
+            parts = ", ".join(f"{name} {cpu.get(name, 0.0):.2f}" for name in names)
+            per_request = cpu["gunicorn"] * 1000 / row["rps"] if row["rps"] else 0.0
+            print(f"    cores used in the window: {parts} (machine {cpu['machine']:.2f} of {os.cpu_count()}); "
+                  f"gunicorn {per_request:.1f} ms CPU per request; load average before the step "
+                  f"{'/'.join(f'{v:.1f}' for v in row['load_before'])}")  # fmt: skip
     fine = [row for row in rows if row["p99_all"] < 1000 and row["errors"] == 0 and row["lost"] == 0]
     if fine:
         best = max(fine, key=lambda row: row["users"])
@@ -392,11 +445,14 @@ def main() -> int:
     from api_list import ensure_database  # the shared bench set-up: refuses a name without "bench"
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--users", default="10,25,50,100", help="Concurrency steps, comma-separated.")
+    parser.add_argument("--users", default="10,25,50,75", help="Concurrency steps, comma-separated.")
     parser.add_argument("--step-duration", type=int, default=60, help="Seconds per step but the last.")
     parser.add_argument("--final-duration", type=int, default=300, help="Seconds of the last (highest) step.")
     parser.add_argument("--quick", action="store_true", help="30 s per step, the last included.")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread).")
+    parser.add_argument("--threads", type=int, default=1, help="Threads per gunicorn worker (gthread).")
+    parser.add_argument("--worker-concurrency", type=int, default=4, help="Threads of the Celery worker.")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL", "")
@@ -410,13 +466,15 @@ def main() -> int:
     env = bench_environment(database_url, args.redis_url, str(work / "static"), str(work / "var"))
     tokens = prepare(env)
     port = free_port()
-    processes = start(env, port, args.workers, work)
-    print(f"gunicorn ({args.workers} workers) on http://127.0.0.1:{port} (plain HTTP), Celery worker; "
-          f"steps {steps} for {durations} s; logs in {work}", flush=True)  # fmt: skip
+    processes = start(env, port, args, work)
+    groups = {"gunicorn": processes[0].pid, "worker": processes[1].pid}
+    print(f"gunicorn ({args.workers} {args.worker_class} workers × {args.threads} threads) on http://127.0.0.1:{port} "
+          f"(plain HTTP), Celery worker ({args.worker_concurrency} threads); steps {steps} for {durations} s; "
+          f"logs in {work}", flush=True)  # fmt: skip
     rows = []
     try:
         for users, seconds in zip(steps, durations, strict=True):
-            result = run_step(env, port, users, seconds, work, tokens)
+            result = run_step(env, port, users, seconds, work, tokens, groups)
             rows.append(summarise(users, result, count_in_database(database_url, result["accepted"])))
             print(f"  step {users} users done: {rows[-1]['requests']} requests", flush=True)
     finally:

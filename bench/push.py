@@ -1,29 +1,41 @@
-"""Benchmark: outbound push (outbox ▸ dispatch ▸ coalesced, batched delivery) against a naive push.
+"""Benchmark: outbound push — deliveries per second of the hub against a naive synchronous push.
 
-Not part of the test run. Golden changes — N/2 new customers, then a second version of each —
-are written through the hub's single write path (``services.golden``) and must reach two local
-targets: a REST API (the CRM fake: one request per record) and an OData v4 service (the
-S/4HANA fake, written with JSON ``$batch``). Measured in the same run, on PostgreSQL:
+Not part of the test run. The same golden changes are made the same way for both sides, through
+the hub's single write path (``services.golden``), in two waves: N/2 new customers, then a second
+version of each. Every change must reach two local targets — a REST API (the CRM fake: one
+request per record) and an OData v4 service (the S/4HANA fake, which takes JSON ``$batch``) —
+served by a separate process, as a real target would be. A delivery is one change arriving at
+one target: 2 × N deliveries per side.
 
-1. **naive baseline** (on a sample): a ``post_save`` receiver that calls each target
-   synchronously, one HTTP request per save and target;
-2. **the hub**: the same saves (each writes its outbox event), then the dispatcher and one push
-   worker per target until both targets hold every record in its latest version.
+1. **naive baseline**: a ``post_save`` receiver calls both targets synchronously, one HTTP
+   request per save and target (a shared keep-alive session). Its delivery rate is deliveries /
+   the time spent inside those calls; its end-to-end rate counts the saves too.
+2. **the hub**: the saves write outbox events (committed), then — timed from there until both
+   targets have acknowledged every delivery and the ledger says so — the dispatcher
+   (``dispatch.dispatch_pending``) and, per target in its own process as prefork workers run
+   push tasks (``--workers thread``: threads of this process), the service a push worker runs
+   (``push.deliver_due``: leases, retry policy, ledger, links), until nothing is pending.
+   Each wave is delivered before the next is written, so no change is coalesced away: every
+   version is sent, as in the baseline.
 
-Both are end to end: from the first save until the targets hold everything. Printed: changes per
-second, HTTP requests per target, and the ratio.
+Afterwards the targets are counted: every record once, in its latest version, and no version
+written twice (the version is read off the name each change sets).
 
 Usage (the database is created when missing; its name must contain "bench")::
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_bench .venv/bin/python bench/push.py \
-        [--changes 10000] [--baseline 2000] [--batch 200]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_bench .venv/bin/python bench/push.py \\
+        [--changes 10000] [--latency-ms 0] [--workers process|thread]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +45,58 @@ from api_list import PROJECT_ROOT, configure_environment, ensure_database  # the
 
 REST_MAP = {"code": "code", "name": "name", "email": "email"}
 ODATA_MAP = {"code": "SearchTerm1", "name": "OrganizationBPName1", "email": "EmailAddress"}
+WAVES = ("create", "update")
 
 
+# --- the targets, in a process of their own -----------------------------------------------------------
+def serve_targets(pipe: Any, latency: float) -> None:
+    """Run the REST and OData fakes; answer counting requests until told to stop."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.connectors.fakes import AuthPolicy, CrmFake, ODataV4Fake
+
+    with CrmFake([], auth=AuthPolicy(open=True)) as rest, ODataV4Fake([]) as odata:
+        if latency:
+            for fake in (rest, odata):
+                fake.slow(latency, times=10**9)  # every request waits: a network and service round trip
+        pipe.send((rest.base_url, odata.base_url))
+        while True:
+            command, prefix = pipe.recv()
+            if command == "stop":
+                return
+            partners = odata.sets["A_BusinessPartner"]
+            rest_tally = tally(rest.records, rest.writes, "id", "code", "name", prefix)
+            odata_tally = tally(partners.records, odata.writes, "BusinessPartner", "SearchTerm1", "OrganizationBPName1",
+                                prefix)  # fmt: skip
+            pipe.send({
+                "rest": rest_tally | {"requests": len(rest.requests)},
+                "odata": odata_tally | {"requests": len(odata.requests), "batches": len(odata.batches)},
+            })  # fmt: skip
+
+
+def tally(records: list[dict], writes: list[tuple], key: str, code: str, name: str, prefix: str) -> dict[str, int]:
+    """Records held, duplicates, records not at their latest version, and versions written twice."""
+    mine = [r for r in records if str(r.get(code, "")).startswith(prefix)]
+    held = Counter(r[code] for r in mine)
+    code_of = {str(r.get(key)): r[code] for r in mine}
+    written = Counter()
+    for _op, record_key, body in writes:
+        if name in body and str(record_key) in code_of:
+            written[(code_of[str(record_key)], version_of(body[name]))] += 1
+    return {
+        "held": len(held),
+        "duplicate_records": sum(1 for n in held.values() if n > 1),
+        "not_latest": sum(1 for r in mine if version_of(r.get(name, "")) != 2),
+        "versions_written": sum(written.values()),
+        "versions_written_twice": sum(1 for n in written.values() if n > 1),
+        "writes": sum(1 for _op, record_key, _body in writes if str(record_key) in code_of),
+    }
+
+
+def version_of(name: str) -> int:
+    return 2 if str(name).endswith("(v2)") else 1
+
+
+# --- the hub's side ---------------------------------------------------------------------------------------
 def prepare() -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -50,44 +112,43 @@ def prepare() -> None:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
-def targets(rest_url: str, odata_url: str, batch: int) -> tuple[Any, Any]:
+def make_targets(rest_url: str, odata_url: str) -> list[Any]:
+    """A REST and an OData push target with default options: retries, ledger, $batch detection."""
     from connectors.models import Connection, PushTarget
     from masterdata.models import SourceDomain, SourceSystem
 
     made = []
-    for code, protocol, url, resource, key, field_map, options in (
-        ("bench-rest", "rest", rest_url, "/api/customers", "id", REST_MAP, {}),
-        ("bench-odata", "odata_v4", odata_url, "A_BusinessPartner", "BusinessPartner", ODATA_MAP,
-         {"batch_size": batch}),
+    for code, protocol, url, resource, key, lookup, field_map in (
+        ("bench-rest", "rest", rest_url, "/api/customers", "id", "code", REST_MAP),
+        ("bench-odata", "odata_v4", odata_url, "A_BusinessPartner", "BusinessPartner", "SearchTerm1", ODATA_MAP),
     ):  # fmt: skip
         source, _ = SourceSystem.objects.get_or_create(code=code, defaults={"name": code.title(), "kind": "erp"})
         SourceDomain.objects.create(source=source, domain="customer", direction="push")
         Connection.objects.update_or_create(
             source=source, defaults={"protocol": protocol, "base_url": url, "timeout_seconds": 30, "secret": "",
-                                     "options": {"max_retries": 0}, "auth_type": "none"},
+                                     "auth_type": "none"},
         )  # fmt: skip
-        lookup = "code" if protocol == "rest" else "SearchTerm1"
         made.append(PushTarget.objects.create(source=source, domain="customer", resource=resource, key_field=key,
-                                              lookup_field=lookup, field_map=field_map, options=options,
-                                              batch_size=1000))  # fmt: skip
-    return made[0], made[1]
+                                              lookup_field=lookup, field_map=field_map, batch_size=1000))  # fmt: skip
+    return made
 
 
-def write_changes(prefix: str, count: int) -> list[Any]:
-    """``count`` golden changes: ``count // 2`` new customers, then a second version of each."""
+def write_wave(wave: str, prefix: str, count: int, records: list[Any]) -> list[Any]:
+    """One wave of golden changes: ``count`` new customers, or a second version of each of ``records``."""
     from masterdata.models import Customer
     from masterdata.services import golden
 
     ctx = golden.ChangeContext(reason="bench")
-    values = [
-        {"code": f"{prefix}{n:06d}", "name": f"Customer {n}", "email": f"c{n}@example.com"} for n in range(count // 2)
-    ]
-    records = [golden.create(Customer, row, ctx) for row in values]
+    if wave == "create":
+        rows = [
+            {"code": f"{prefix}{n:06d}", "name": f"Customer {n}", "email": f"c{n}@example.com"} for n in range(count)
+        ]
+        return [golden.create(Customer, row, ctx) for row in rows]
     return [golden.update(record, {"name": f"{record.name} (v2)"}, ctx) for record in records]
 
 
-def naive(count: int, rest_url: str, odata_url: str) -> float:
-    """Seconds for ``count`` changes with a synchronous HTTP call per save and target."""
+def naive(count: int, rest_url: str, odata_url: str) -> dict[str, float]:
+    """Both waves with a synchronous HTTP call per save and target; seconds inside the calls and in all."""
     import requests
     from django.db.models.signals import post_save
 
@@ -95,99 +156,216 @@ def naive(count: int, rest_url: str, odata_url: str) -> float:
 
     session = requests.Session()
     keys: dict[int, tuple[str, str]] = {}
+    spent = {"calls": 0, "http": 0.0, "rest_http": 0.0, "odata_http": 0.0}
+
+    def timed(method: str, url: str, **kwargs: Any) -> requests.Response:
+        started = time.perf_counter()
+        response = session.request(method, url, timeout=30, **kwargs)
+        response.raise_for_status()
+        took = time.perf_counter() - started
+        spent["http"] += took
+        spent["rest_http" if url.startswith(rest_url) else "odata_http"] += took
+        spent["calls"] += 1
+        return response
 
     def push_now(sender: Any, instance: Customer, created: bool, **kwargs: Any) -> None:
         rest = {"code": instance.code, "name": instance.name, "email": instance.email}
         odata = {"SearchTerm1": instance.code, "OrganizationBPName1": instance.name, "EmailAddress": instance.email}
         if created:
-            crm_key = session.post(f"{rest_url}/api/customers", json=rest, timeout=30).json()["id"]
-            answer = session.post(f"{odata_url}/A_BusinessPartner", json=odata, timeout=30,
-                                  headers={"Prefer": "return=representation"})  # fmt: skip
+            crm_key = timed("POST", f"{rest_url}/api/customers", json=rest).json()["id"]
+            answer = timed("POST", f"{odata_url}/A_BusinessPartner", json=odata,
+                           headers={"Prefer": "return=representation"})  # fmt: skip
             keys[instance.pk] = (crm_key, answer.json()["BusinessPartner"])
         else:
             crm_key, partner = keys[instance.pk]
-            session.patch(f"{rest_url}/api/customers/{crm_key}", json=rest, timeout=30).raise_for_status()
-            session.patch(f"{odata_url}/A_BusinessPartner('{partner}')", json=odata, timeout=30).raise_for_status()
+            timed("PATCH", f"{rest_url}/api/customers/{crm_key}", json=rest)
+            timed("PATCH", f"{odata_url}/A_BusinessPartner('{partner}')", json=odata)
 
     post_save.connect(push_now, sender=Customer, dispatch_uid="bench-naive-push")
     try:
         started = time.perf_counter()
-        write_changes("NAIVE", count)
-        return time.perf_counter() - started
+        records: list[Any] = []
+        for wave in WAVES:
+            records = write_wave(wave, "NAIVE", count // 2, records)
+        return {"total": time.perf_counter() - started, **spent}
     finally:
         post_save.disconnect(dispatch_uid="bench-naive-push", sender=Customer)
         session.close()
 
 
-def hub(count: int, rest_target: Any, odata_target: Any) -> tuple[float, float, dict[str, float]]:
-    """(seconds writing, seconds until both targets hold everything, push seconds per target)."""
-    from connectors.models import Delivery, DeliveryStatus
-    from connectors.services import dispatch, push
+def push_target(target_id: int, results: Any) -> None:
+    """What one push worker does for one target: ``push.deliver_due`` until nothing is pending."""
+    from django.db import connection
+
+    from connectors.models import Delivery, DeliveryStatus, PushTarget
+    from connectors.services import push
 
     started = time.perf_counter()
-    write_changes("HUB", count)
-    written = time.perf_counter()
-    dispatch.dispatch_pending(max_events=10 * count)
-    per_target = {}
-    for target in (rest_target, odata_target):
-        begun = time.perf_counter()
+    target = PushTarget.objects.select_related("source").get(pk=target_id)
+    failure = ""
+    try:
         while Delivery.objects.filter(target=target, status=DeliveryStatus.PENDING).exists():
             report = push.deliver_due(target)
-            if report.retrying or report.dead:
-                sys.exit(f"push to {target} failed: {report}")
-        per_target[target.source.code] = time.perf_counter() - begun
-    return written - started, time.perf_counter() - started, per_target
+            if report.retrying or report.dead or report.busy:
+                failure = f"{target.source.code}: {report.as_dict()}"
+                break
+    finally:
+        connection.close()
+        results.put((target.source.code, time.perf_counter() - started, failure))
+
+
+def deliver_all(targets: list[Any], per_target: Counter, workers: str) -> None:
+    """Dispatch the committed outbox, then push each target in its own worker until nothing is pending.
+
+    ``workers``: ``process`` — one process per target, as prefork workers run push tasks; ``thread``
+    — one thread per target in this process. ``per_target`` adds up each target's seconds.
+    """
+    import queue
+
+    from django.db import connections
+
+    from connectors.services import dispatch
+
+    dispatch.dispatch_pending(max_events=10**7)
+    if workers == "process":
+        connections.close_all()  # a forked worker opens its own
+        context = multiprocessing.get_context("fork")
+        results: Any = context.Queue()
+        runners: list[Any] = [context.Process(target=push_target, args=(t.pk, results)) for t in targets]
+    else:
+        results = queue.Queue()
+        runners = [threading.Thread(target=push_target, args=(t.pk, results)) for t in targets]
+    for runner in runners:
+        runner.start()
+    failures = []
+    for _ in runners:
+        code, seconds, failure = results.get()
+        per_target[code] += seconds
+        failures += [failure] if failure else []
+    for runner in runners:
+        runner.join()
+    if failures:
+        sys.exit(f"push failed: {failures}")
+
+
+def hub(count: int, targets: list[Any], workers: str) -> dict[str, Any]:
+    """Both waves: saves (committed to the outbox), then delivery until the targets acknowledged all."""
+    spent: dict[str, Any] = {"saves": 0.0, "delivery": 0.0, "per_target": Counter()}
+    records: list[Any] = []
+    for wave in WAVES:
+        started = time.perf_counter()
+        records = write_wave(wave, "HUB", count // 2, records)
+        committed = time.perf_counter()
+        deliver_all(targets, spent["per_target"], workers)
+        spent["saves"] += committed - started
+        spent["delivery"] += time.perf_counter() - committed
+    return spent
+
+
+def ledger() -> dict[str, int]:
+    from django.db.models import F
+
+    from connectors.models import Delivery, DeliveryStatus
+
+    rows = Delivery.objects.all()
+    return {
+        "deliveries": rows.count(),
+        "delivered": rows.filter(status=DeliveryStatus.DELIVERED, delivered_version__gte=F("version")).count(),
+        "attempts_failed": rows.filter(attempts__gt=0).count(),
+    }
+
+
+def check(side: str, counted: dict[str, dict[str, int]], customers: int) -> None:
+    for target, tallied in counted.items():
+        problems = {k: tallied[k] for k in ("duplicate_records", "not_latest", "versions_written_twice") if tallied[k]}
+        if tallied["held"] != customers or problems:
+            sys.exit(f"{side} → {target}: {tallied['held']} of {customers} records held; {problems}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=10_000)
-    parser.add_argument("--baseline", type=int, default=2_000, help="changes timed for the naive push")
-    parser.add_argument("--batch", type=int, default=200, help="writes per OData $batch request")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request at the targets")
+    parser.add_argument("--workers", choices=("process", "thread"), default="process",
+                        help="run each target's push in its own process (as workers do) or thread")  # fmt: skip
     args = parser.parse_args()
+    customers = args.changes // 2
+    changes = 2 * customers
 
     url = configure_environment()
     ensure_database(url)
+    pipe, child = multiprocessing.Pipe()
+    targets_process = multiprocessing.get_context("fork").Process(
+        target=serve_targets, args=(child, args.latency_ms / 1000), daemon=True
+    )
+    targets_process.start()  # before Django opens any connection
+    rest_url, odata_url = pipe.recv()
+
+    def count(prefix: str) -> dict[str, dict[str, int]]:
+        pipe.send(("count", prefix))
+        return pipe.recv()
+
     sys.path.insert(0, str(PROJECT_ROOT))
     import django
 
     django.setup()
+    from connectors.models import FeedCursor
     from connectors.services import dispatch
     from masterdata.services import changefeed
-    from tests.connectors.fakes import AuthPolicy, CrmFake, ODataV4Fake
 
-    dispatch._enqueue = lambda event_ids: None  # the benchmark plays the worker itself: nothing goes to a broker
+    dispatch._enqueue = lambda event_ids: None  # the benchmark runs the dispatcher itself: nothing goes to a broker
     prepare()
-    with CrmFake([], auth=AuthPolicy(open=True)) as rest, ODataV4Fake([]) as odata:
-        rest_target, odata_target = targets(rest.base_url, odata.base_url, args.batch)
-        naive_seconds = naive(args.baseline, rest.base_url, odata.base_url)
-        naive_requests = len(rest.requests) + len(odata.requests)
-        from connectors.models import FeedCursor
-
+    targets = make_targets(rest_url, odata_url)
+    load_before = os.getloadavg()
+    try:
+        baseline = naive(changes, rest_url, odata_url)
+        naive_counted = count("NAIVE")
         FeedCursor.objects.update_or_create(name="dispatch", defaults={"position": changefeed.start_position()})
-        rest.requests.clear(), odata.requests.clear()
+        ours = hub(changes, targets, args.workers)
+        hub_counted = count("HUB")
+        load_after = os.getloadavg()
+    finally:
+        pipe.send(("stop", ""))
+        targets_process.join(5)
+    check("naive", naive_counted, customers)
+    check("hub", hub_counted, customers)
+    booked = ledger()
+    if booked["delivered"] != booked["deliveries"] or booked["deliveries"] != 2 * changes:
+        sys.exit(f"ledger: {booked}")
 
-        write_seconds, hub_seconds, per_target = hub(args.changes, rest_target, odata_target)
-        held = {"rest": len(rest.records) - args.baseline // 2, "odata": len(odata.sets["A_BusinessPartner"].records)}
-
-    odata_held = held["odata"] - args.baseline // 2
-    assert held["rest"] == args.changes // 2 and odata_held == args.changes // 2, held
-    naive_rate = args.baseline / naive_seconds
-    hub_rate = args.changes / hub_seconds
-    push_seconds = hub_seconds - write_seconds
-    save_ms = 1000 * write_seconds / args.changes
-    naive_push_ms = max(0.0, 1000 * naive_seconds / args.baseline - save_ms)  # the calls each save waited for
-    hub_push_ms = 1000 * push_seconds / args.changes
-    customers = args.changes // 2
-    print(f"{args.changes:,} golden changes ({customers:,} customers × 2 versions) to a REST and an OData target")
-    sample = f"{args.baseline:,} changes, {naive_requests:,} requests"
-    print(f"naive, an HTTP call per save and target: {naive_rate:8,.0f} changes/s end to end ({sample})")
-    print(f"hub, outbox ▸ dispatch ▸ push:           {hub_rate:8,.0f} changes/s end to end "
-          f"(saves {write_seconds:.1f} s, then REST {per_target['bench-rest']:.1f} s / {len(rest.requests):,} "
-          f"requests, OData {per_target['bench-odata']:.1f} s / {len(odata.requests):,} requests)")  # fmt: skip
-    print(f"push cost per change: naive {naive_push_ms:.2f} ms inside the save, hub {hub_push_ms:.2f} ms after it "
-          f"→ {naive_push_ms / hub_push_ms:.1f}×; end to end {hub_rate / naive_rate:.1f}× "
-          f"(a save alone takes {save_ms:.1f} ms here)")  # fmt: skip
+    deliveries = 2 * changes
+    naive_rate = baseline["calls"] / baseline["http"]
+    hub_rate = booked["delivered"] / ours["delivery"]
+    naive_e2e = changes / baseline["total"]
+    hub_e2e = changes / (ours["saves"] + ours["delivery"])
+    rest_requests = hub_counted["rest"]["requests"] - naive_counted["rest"]["requests"]
+    odata_requests = hub_counted["odata"]["requests"] - naive_counted["odata"]["requests"]
+    batches = hub_counted["odata"]["batches"] - naive_counted["odata"]["batches"]
+    print(f"{changes:,} golden changes ({customers:,} new customers, then a second version of each) to a REST and an "
+          f"OData v4 target: {deliveries:,} deliveries per side; target latency {args.latency_ms:g} ms")  # fmt: skip
+    print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
+          f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")  # fmt: skip
+    print(f"naive  delivery: {baseline['calls']:,.0f} HTTP calls inside post_save took {baseline['http']:.1f} s "
+          f"→ {naive_rate:,.0f} deliveries/s")  # fmt: skip
+    print(f"hub    delivery: {booked['delivered']:,} deliveries acknowledged and booked in {ours['delivery']:.1f} s "
+          f"→ {hub_rate:,.0f} deliveries/s (dispatch + push.deliver_due, one {args.workers} per target; REST "
+          f"{rest_requests:,} requests, OData {odata_requests:,} requests of which {batches:,} $batch)")  # fmt: skip
+    rest_seconds, odata_seconds = ours["per_target"]["bench-rest"], ours["per_target"]["bench-odata"]
+    naive_calls = {"rest": baseline["rest_http"], "odata": baseline["odata_http"]}
+    print(f"per target, deliveries/s naive → hub: REST {changes / naive_calls['rest']:,.0f} → "
+          f"{changes / rest_seconds:,.0f} (×{naive_calls['rest'] / rest_seconds:.1f}), OData "
+          f"{changes / naive_calls['odata']:,.0f} → {changes / odata_seconds:,.0f} "
+          f"(×{naive_calls['odata'] / odata_seconds:.1f})")  # fmt: skip
+    print(f"naive  end to end: {baseline['total']:.1f} s (saves with their calls) → {naive_e2e:,.1f} changes/s")
+    print(
+        f"hub    end to end: {ours['saves']:.1f} s saves + {ours['delivery']:.1f} s delivery → {hub_e2e:,.1f} changes/s"
+    )
+    print(f"ratio hub / naive: delivery ×{hub_rate / naive_rate:.1f}, end to end ×{hub_e2e / naive_e2e:.2f}")
+    naive_versions = sum(t["versions_written"] for t in naive_counted.values())
+    hub_versions = sum(t["versions_written"] for t in hub_counted.values())
+    print(f"targets: every record held once in its latest version, no version written twice (versions written: "
+          f"naive {naive_versions:,}, hub {hub_versions:,}); ledger: {booked['delivered']:,}/{booked['deliveries']:,} "
+          f"delivered, {booked['attempts_failed']} failed attempts")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The HTTP client every HTTP protocol shares: auth, timeouts, rate limit, retries, reuse.
 
-One :class:`requests.Session` per connector keeps connections alive between pages. Failures
+One :class:`requests.Session` per connector keeps connections alive between pages and between
+the writes of a push round (several at once when a round sends in parallel, :meth:`HttpClient.widen`). Failures
 are translated into the connector error hierarchy; 429 and 503 are retried after the server's
 ``Retry-After`` (delta-seconds or an HTTP-date) when that wait is short enough, other transient
 failures of idempotent requests with exponential backoff and jitter; past the configured
@@ -234,13 +235,21 @@ class HttpClient:
         self.session = requests.Session()
         self.session.verify = connection.verify_tls
         # Stamps X-Request-ID on every call and times it (mdm_external_call_seconds).
-        adapter = ObservedAdapter.for_connection(connection, pool_connections=4, pool_maxsize=8)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.pool_size = 0
+        self.widen(8)
         self.session.headers.update({"Accept": accept, "User-Agent": USER_AGENT})
         self.session.headers.update(connection.option("headers", {}) or {})
         self.auth = self._build_auth()
         self.requests_sent = 0
+
+    def widen(self, connections: int) -> None:
+        """Keep at least ``connections`` kept-alive connections per host (for requests sent in parallel)."""
+        if connections <= self.pool_size:
+            return
+        self.pool_size = connections
+        adapter = ObservedAdapter.for_connection(self.connection, pool_connections=4, pool_maxsize=connections)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def _build_auth(self) -> AuthBase | None:
         conn = self.connection

@@ -10,7 +10,8 @@ pull resumes from the last committed page.
 
 Push: ``dispatch_event`` runs after the commit of a change (and pushes it at once);
 ``sweep_outbox`` (beat) dispatches what that path missed and hands due targets (``deliver_target``)
-and webhook subscriptions (``deliver_webhook``) to workers; ``deliver`` pushes one record.
+and webhook subscriptions (``deliver_webhook``) to workers; ``deliver`` pushes one record;
+``purge_deliveries`` (beat, daily) trims the delivery ledger (:mod:`connectors.services.retention`).
 Follow-up tasks go to the queue their parent came from.
 """
 
@@ -23,7 +24,7 @@ from celery import shared_task
 
 from connectors.errors import TransientError
 from connectors.models import SyncTrigger
-from connectors.services import alerts, dispatch, ingest, locks, pipeline, push, webhooks
+from connectors.services import alerts, dispatch, ingest, locks, pipeline, push, retention, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,13 @@ def sweep_outbox(self) -> dict[str, Any]:
 def retry_dead_letters(self, failure_ids: list[int]) -> dict[str, int]:
     """Send parked pushes again, in the records' current state (a steward's bulk "retry")."""
     return push.retry_dead_letters(failure_ids)
+
+
+@shared_task(bind=True, acks_late=True)
+def purge_deliveries(self) -> dict[str, int]:
+    """Beat: delete finished deliveries older than ``MDM_DELIVERY_RETENTION_DAYS`` (events only if set)."""
+    report = retention.purge()
+    return {"deliveries": report.deliveries, "webhook_deliveries": report.webhook_deliveries, "events": report.events}
 
 
 @shared_task(bind=True, acks_late=True)

@@ -11,6 +11,9 @@ dependency runs connectors → masterdata, never back).
 * ``MDM_BLIND_INDEX_KEY`` — the HMAC-SHA256 key of the blind index that lets the database find a
   sensitive value by exact match without ever holding it in clear. After changing it, run
   ``manage.py rotate_keys`` (it recomputes every index).
+* Sealed documents (:func:`seal`): JSON columns that may carry sensitive values in any shape —
+  source payloads, conflict candidates, failure payloads — are kept as ``{"sealed": <token>}``
+  under the same key ring, and rotated by the same command.
 * With a key unset and ``DEBUG`` on, a development key is derived from ``SECRET_KEY`` so the quick
   start works; with ``DEBUG`` off, using the missing key raises
   :class:`~django.core.exceptions.ImproperlyConfigured`.
@@ -21,13 +24,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 
 KEYS_ENV = "MDM_ENCRYPTION_KEYS"
 BLIND_INDEX_KEY_ENV = "MDM_BLIND_INDEX_KEY"
@@ -100,6 +105,61 @@ class EncryptedColumn:
     and rewrites each stored value with :meth:`rotate_stored`.
     """
 
+    #: Other columns of the row :meth:`rotate_in_row` needs (a sealed document asks for its domain).
+    rotation_columns: tuple[str, ...] = ()
+
     def rotate_stored(self, stored: str) -> str:
         """``stored`` re-encrypted under the current first key (raises ``InvalidToken`` if no key opens it)."""
         raise TypeError(f"{type(self).__name__} stores ciphertext and must define rotate_stored()")
+
+    def rotate_in_row(self, stored: str, row: dict[str, object]) -> str:
+        """``stored`` rotated, knowing the row's :attr:`rotation_columns` (by column name)."""
+        return self.rotate_stored(stored)
+
+
+# --- sealed JSON documents ------------------------------------------------------------------------
+#: The one key of a sealed document: ``{"sealed": "<Fernet token of the JSON text>"}``.
+SEALED_KEY = "sealed"
+_FERNET_TOKEN = re.compile(r"^gAAAAA[A-Za-z0-9_\-=]+$")
+
+
+def is_sealed(value: object) -> bool:
+    """True for ``{"sealed": "<Fernet token>"}``: a document :func:`seal` made."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(value.get(SEALED_KEY), str)
+        and bool(_FERNET_TOKEN.match(value[SEALED_KEY]))
+    )
+
+
+def seal(value: object, encoder: type[json.JSONEncoder] | None = None) -> dict[str, str]:
+    """The whole JSON document encrypted under the key ring, as ``{"sealed": token}``.
+
+    Why the whole document and not the values of known keys: a source may carry a sensitive
+    value under any name (``IBAN``, ``acct``, a free-text note); sealing all of it leaves nothing
+    to guess. A document already sealed is returned as it is.
+    """
+    if is_sealed(value):
+        return value  # type: ignore[return-value]
+    text = json.dumps(value, cls=encoder or DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+    return {SEALED_KEY: fernet().encrypt(text.encode("utf-8")).decode("ascii")}
+
+
+def open_sealed(value: dict[str, str]) -> object:
+    """The document inside a sealed value (``InvalidToken`` when no configured key opens it)."""
+    return json.loads(fernet().decrypt(value[SEALED_KEY].encode("ascii")))
+
+
+def unseal(value: object) -> object:
+    """The document a sealed value stands for; anything else as it is.
+
+    A document no configured key opens stays sealed (shown as such, written back unchanged), so a
+    missing key never destroys data and never fails a page.
+    """
+    if not is_sealed(value):
+        return value
+    try:
+        return open_sealed(value)  # type: ignore[arg-type]
+    except InvalidToken:
+        return value

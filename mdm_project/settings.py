@@ -287,6 +287,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("MDM_PUSH_SWEEP_SECONDS", 15)),
         "options": {"expire_seconds": env_int("MDM_PUSH_SWEEP_SECONDS", 15)},
     },
+    # Deletes finished push deliveries and webhook batches past MDM_DELIVERY_RETENTION_DAYS (retention.py).
+    "purge-deliveries": {"task": "connectors.tasks.purge_deliveries", "schedule": 24 * 3600.0},
     # Opens, closes and e-mails incidents (connectors/services/alerts.py); sync runs also check as they end.
     "check-alerts": {
         "task": "connectors.tasks.check_alerts",
@@ -370,6 +372,11 @@ MDM_PUSH_BACKOFF_SECONDS = env_int("MDM_PUSH_BACKOFF_SECONDS", 30)
 MDM_PUSH_BACKOFF_MAX_SECONDS = env_int("MDM_PUSH_BACKOFF_MAX_SECONDS", 1800)
 MDM_PUSH_LEASE_SECONDS = env_int("MDM_PUSH_LEASE_SECONDS", 300)
 MDM_PUSH_QUEUE = os.environ.get("MDM_PUSH_QUEUE", "")
+# Retention (connectors/services/retention.py, daily): delivered and closed dead-letter deliveries older
+# than MDM_DELIVERY_RETENTION_DAYS are deleted; change events (the feed) only when
+# MDM_CHANGE_EVENT_RETENTION_DAYS is above 0 — and then only once every internal reader is past them.
+MDM_DELIVERY_RETENTION_DAYS = env_int("MDM_DELIVERY_RETENTION_DAYS", 30)
+MDM_CHANGE_EVENT_RETENTION_DAYS = env_int("MDM_CHANGE_EVENT_RETENTION_DAYS", 0)
 # Alerts (connectors/services/alerts.py): the admins get one e-mail per incident — a source/domain
 # whose last MDM_ALERT_FAILED_RUNS runs failed, one with more than MDM_ALERT_FAILURE_THRESHOLD open
 # failures, a push target or webhook with at least MDM_ALERT_DEAD_LETTERS dead letters — sent to

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -145,6 +145,9 @@ def _row_builders() -> dict[str, Callable[[Any, int], Any]]:
             Group.objects.create(name=f"group {i}"), "view", _unit(org, i)
         ),
         "masterdata.QualityIssue": _quality_issue,
+        "masterdata.QualityScore": lambda org, i: m.QualityScore.objects.create(
+            domain="customer", golden_id=_customer(org, i).pk, score=50 + i, owner_org=_unit(org, 200 + i)
+        ),
         "masterdata.QualityRule": _quality_rule,
         "masterdata.SourceLink": lambda org, i: m.SourceLink.objects.create(
             source=SourceSystemFactory(),
@@ -193,6 +196,9 @@ def test_a_change_list_costs_the_same_queries_for_3_and_12_rows(label, org, supe
     model = apps.get_model(label)
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     steward = make_steward("lq_steward", org.a, stewards_group, actions=("view", "change", "resolve"))
+    # As the demo's stewards: the source links of their records (a list scoped like the records).
+    links = Permission.objects.get(content_type__app_label="masterdata", codename="view_sourcelink")
+    steward.user_permissions.add(links)
     clients = {"superuser": browser(superuser), "steward": browser(steward)}
     build = builders[label]
 

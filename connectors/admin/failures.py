@@ -3,11 +3,13 @@
 The list and the item page are scoped like the records (a steward sees the failures of records
 they may resolve); every decision asks for a reason and goes through
 :mod:`connectors.services.decisions`, which audits it on the item. Payloads are shown
-pretty-printed with credentials and sensitive fields masked (:func:`failures.shown_payload`).
+pretty-printed with credentials and sensitive fields masked (:func:`failures.shown_payload`); a user
+who may read sensitive values presses Reveal (a POST, audited by :func:`failures.reveal`) to see them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -16,7 +18,6 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -25,12 +26,12 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from connectors.models import FailureStatus, PushTarget, SyncFailure
+from connectors.models import FailureClass, FailureStatus, PushTarget, SyncFailure, SyncRun
 from connectors.services import decisions, failures
+from masterdata.admin.sensitive import asks_to_reveal
 from masterdata.admin.worklist import OwnerOrgFilter, golden_annotation
 from masterdata.registry import registry
 from masterdata.services import access
-from masterdata.services.orgtree import subtree_ids
 
 from .sync import pretty
 
@@ -48,6 +49,10 @@ def record_url(failure: SyncFailure) -> str | None:
         return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[failure.golden_id])
     except NoReverseMatch:
         return None
+
+
+def _holds_sensitive(failure: SyncFailure) -> bool:
+    return failure.domain in registry and bool(registry.get(failure.domain).sensitive_fields)
 
 
 def _outcome_message(verb: str, report: decisions.DecisionReport) -> str:
@@ -84,39 +89,46 @@ class TargetFilter(admin.SimpleListFilter):
         return queryset.filter(push_target_id=int(value)) if value and value.isdigit() else queryset
 
 
-class RecordOwnerFilter(OwnerOrgFilter):
-    """Failures of records owned by an org unit or below it (the record named by ``domain`` + ``golden_id``)."""
+#: Classification as the queue shows it, the same for either direction (the direction has its own column).
+CLASS_LABELS = {
+    FailureClass.TRANSIENT: "Transient",
+    FailureClass.BAD_DATA: "Bad data",
+    FailureClass.CONFIGURATION: "Configuration",
+}
+
+
+def class_label(value: str) -> str:
+    return CLASS_LABELS.get(value, value) if value else "—"
+
+
+class ClassificationFilter(admin.SimpleListFilter):
+    """The classification with neutral labels: inbound bad data was refused by the hub, outbound by the target."""
+
+    title = "classification"
+    parameter_name = "classification__exact"
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return [(value, label) for value, label in CLASS_LABELS.items()]
 
     def queryset(self, request, queryset):
         value = self.value()
-        if not value:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        units = subtree_ids(int(value))
-        condition = Q(pk__in=[])
-        for domain in registry:
-            if domain.org_field == "pk":
-                condition |= Q(domain=domain.name, golden_id__in=units)
-            elif domain.org_field is not None:
-                owned = domain.model_class._base_manager.filter(**{f"{domain.org_field}__in": units}).values("pk")
-                condition |= Q(domain=domain.name, golden_id__in=owned)
-        return queryset.filter(condition)
+        return queryset.filter(classification=value) if value else queryset
 
 
 @admin.register(SyncFailure)
 class FailureQueueAdmin(admin.ModelAdmin):
     """Read-only rows; decisions are actions (bulk) and buttons on the item (single), each with a reason."""
 
-    #: Direction and domain read from "source / target" (← crm · customer, → erp · supplier).
+    #: Direction and domain read from "source / target" (← crm · customer, → erp · supplier) too.
     list_display = (
-        "last_failed_at", "endpoint", "record", "stage_label", "class_label", "attempts", "error_preview", "status",
+        "last_failed_at", "direction_label", "endpoint", "record", "owner_org", "stage_label", "class_label",
+        "attempts", "error_preview", "status",
     )  # fmt: skip
     list_display_links = ("last_failed_at",)
     list_filter = (
-        "status", "direction", "classification", "stage", "domain", "source", TargetFilter, RecordOwnerFilter,
+        "status", "direction", ClassificationFilter, "stage", "domain", "source", TargetFilter, OwnerOrgFilter,
     )  # fmt: skip
-    list_select_related = ("source", "push_target__source", "subscription")
+    list_select_related = ("source", "push_target__source", "subscription", "owner_org")
     search_fields = ("=source_key", "error")
     list_per_page = 50
     paginator = CappedPaginator
@@ -125,11 +137,11 @@ class FailureQueueAdmin(admin.ModelAdmin):
     actions = ["retry", "discard"]
     change_form_template = "admin/connectors/syncfailure/change_form.html"
     FAILURE_FIELDS = (
-        "stage", "classification", "attempts", "first_failed_at", "last_failed_at", "error", "errors_display",
+        "stage", "class_label", "attempts", "first_failed_at", "last_failed_at", "error", "errors_display",
         "run_link",
     )  # fmt: skip
     fieldsets = (
-        (None, {"fields": ("direction", "endpoint", "domain", "record", "source_key", "status")}),
+        (None, {"fields": ("direction", "endpoint", "domain", "record", "owner_org", "source_key", "status")}),
         ("Failure", {"fields": FAILURE_FIELDS}),
         ("Closed", {"fields": ("closed_at", "closed_by", "note")}),
     )
@@ -155,9 +167,13 @@ class FailureQueueAdmin(admin.ModelAdmin):
     def stage_label(self, obj: SyncFailure) -> str:
         return obj.get_stage_display().split(" (")[0]
 
+    @admin.display(description="direction", ordering="direction")
+    def direction_label(self, obj: SyncFailure) -> str:
+        return obj.get_direction_display().split(" (")[0]
+
     @admin.display(description="classification", ordering="classification")
     def class_label(self, obj: SyncFailure) -> str:
-        return obj.get_classification_display().split(" (")[0] if obj.classification else "—"
+        return class_label(obj.classification)
 
     @admin.display(description="last error")
     def error_preview(self, obj: SyncFailure) -> str:
@@ -170,10 +186,16 @@ class FailureQueueAdmin(admin.ModelAdmin):
 
     @admin.display(description="sync run")
     def run_link(self, obj: SyncFailure) -> str:
+        """The run that recorded the failure: a link for whoever may open it (stewards may: see ``sync``)."""
         if not obj.run_id:
             return "—"
+        label = f"Sync run #{obj.run_id}"
+        request = getattr(obj, "viewer_request", None)
+        run_admin = self.admin_site._registry.get(SyncRun)
+        if request is None or run_admin is None or not run_admin.has_view_permission(request, obj.run):
+            return label
         url = reverse("admin:connectors_syncrun_change", args=[obj.run_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.run_id)
+        return format_html('<a href="{}">{}</a>', url, label)
 
     # --- scope and permissions --------------------------------------------------------------
     def get_queryset(self, request: HttpRequest):
@@ -207,7 +229,7 @@ class FailureQueueAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         if request.method == "GET" and not request.GET:
             return HttpResponseRedirect(f"{request.path}?status__exact={FailureStatus.OPEN}")
-        return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, {"title": "Failed syncs", **(extra_context or {})})
 
     # --- bulk decisions: an intermediate page asks why ---------------------------------------
     def _decide_selected(self, request: HttpRequest, queryset, verb: str, title: str):
@@ -254,9 +276,16 @@ class FailureQueueAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/decide/", view(self.decide_view), name="connectors_syncfailure_decide"),
             path("<path:object_id>/edit/", view(self.edit_view), name="connectors_syncfailure_edit"),
+            path("<path:object_id>/reveal/", view(self.reveal_view), name="connectors_syncfailure_reveal"),
             path("target/<int:target_id>/<str:switch>/", view(self.target_view), name="connectors_pushtarget_switch"),
             *super().get_urls(),
         ]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        failure = super().get_object(request, object_id, from_field)
+        if failure is not None:
+            failure.viewer_request = request  # the run link depends on who looks
+        return failure
 
     def _visible_or_404(self, request: HttpRequest, object_id: str) -> SyncFailure:
         failure = self.get_object(request, unquote(object_id))
@@ -266,12 +295,20 @@ class FailureQueueAdmin(admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         failure = self._visible_or_404(request, object_id)
+        revealed = bool((extra_context or {}).get("revealed"))
         context = {
             "failure": failure,
             "payload_json": json.dumps(
-                failures.shown_payload(request.user, failure), indent=2, ensure_ascii=False, default=str
+                failures.shown_payload(request.user, failure, revealed=revealed),
+                indent=2,
+                ensure_ascii=False,
+                default=str,
             ),
-            "raw_body_preview": failure.raw_body[:5000],
+            "raw_body_preview": failures.shown_raw_body(request.user, failure, revealed=revealed)[:5000],
+            "may_reveal": not revealed
+            and _holds_sensitive(failure)
+            and failures.may_reveal_sensitive(request.user, failure),
+            "reveal_url": reverse("admin:connectors_syncfailure_reveal", args=[failure.pk]),
             "may_decide": failure.status == FailureStatus.OPEN and failures.may_decide(request.user, failure),
             "can_edit": decisions.can_edit(failure),
             "record_url": record_url(failure),
@@ -281,6 +318,17 @@ class FailureQueueAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
+
+    def reveal_view(self, request: HttpRequest, object_id: str):
+        """The item page with sensitive payload values in clear: a POST, audited (one event per reveal)."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:connectors_syncfailure_change", args=[object_id]))
+        failure = self._visible_or_404(request, object_id)
+        if not failures.reveal(request.user, failure, screen="failure", request=request):
+            raise PermissionDenied("You may not reveal sensitive values of this failure.")
+        shown = copy.copy(request)
+        shown.method = "GET"  # render the read-only item page; the admin would take a POST as a save
+        return self.change_view(shown, object_id, extra_context={"revealed": True})
 
     @staticmethod
     def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
@@ -318,9 +366,15 @@ class FailureQueueAdmin(admin.ModelAdmin):
         if not (failures.may_decide(request.user, failure) and decisions.can_edit(failure)):
             raise PermissionDenied("This failure cannot be edited by you.")
         values = decisions.editable_values(failure)
-        reveal = failures.may_reveal_sensitive(request.user, failure)
+        # Sensitive values stay hidden (left empty, they are kept) until the steward reveals them: audited.
+        holds_sensitive = any(item.sensitive for item in values)
+        reveal = (
+            holds_sensitive
+            and asks_to_reveal(request)
+            and failures.reveal(request.user, failure, screen="failure edit", request=request)
+        )
         error = None
-        if request.method == "POST":
+        if request.method == "POST" and not asks_to_reveal(request):
             corrections = {item.path: request.POST.get(f"value:{item.path}", item.text) for item in values}
             try:
                 report = decisions.edit_and_retry(request.user, failure, corrections, request.POST.get("reason", ""))
@@ -345,6 +399,8 @@ class FailureQueueAdmin(admin.ModelAdmin):
             "rows": rows,
             "error": error,
             "reason": request.POST.get("reason", ""),
+            "may_reveal": holds_sensitive and not reveal and failures.may_reveal_sensitive(request.user, failure),
+            "revealed": reveal,
         }
         return TemplateResponse(request, "admin/connectors/syncfailure/edit.html", context)
 

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from masterdata.fields import SealedJSONField, SealedQuerySet
 from masterdata.models import SourceSystem
 from masterdata.registry import domain_choices
 
@@ -28,8 +29,10 @@ class IdempotencyKey(models.Model):
     domain = models.CharField(max_length=40, choices=domain_choices)
     request_hash = models.CharField(max_length=64, help_text="SHA-256 of the request body as canonical JSON.")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    response_body = SealedJSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = SealedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from masterdata.fields import SealedJSONField, SealedQuerySet, SealedTextField
 from masterdata.models import SourceSystem
 from masterdata.registry import domain_choices
 
@@ -135,6 +136,9 @@ class SyncFailure(models.Model):
     Outbound failures are dead letters of push delivery (``push_target``, ``golden_id``) or of a
     webhook batch (``subscription``, no source); ``classification`` says whether retrying may
     help (transient) or the data or configuration must change first.
+
+    ``owner_org`` is set when the failure is recorded (:mod:`connectors.services.failures`): the
+    owner of the record it concerns, else the org unit its mapped values name, else the group.
     """
 
     source = models.ForeignKey(
@@ -142,7 +146,17 @@ class SyncFailure(models.Model):
     )
     direction = models.CharField(max_length=10, choices=FailureDirection.choices, default=FailureDirection.INBOUND)
     classification = models.CharField(max_length=16, choices=FailureClass.choices, blank=True, default="")
-    golden_id = models.BigIntegerField(null=True, blank=True, help_text="The golden record a push failed for.")
+    golden_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The golden record the failure concerns (a push failed for, a pull linked to)."
+    )
+    owner_org = models.ForeignKey(
+        "masterdata.OrgUnit",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Whose failure it is (copied when recorded): the queue is scoped by it, like conflicts.",
+    )
     push_target = models.ForeignKey(
         PushTarget, null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letters"
     )
@@ -153,8 +167,8 @@ class SyncFailure(models.Model):
     stage = models.CharField(max_length=10, choices=FailureStage.choices)
     source_key = models.CharField(max_length=200, blank=True, default="")
     fingerprint = models.CharField(max_length=200, editable=False)
-    payload = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="The raw source record.")
-    raw_body = models.TextField(blank=True, default="", help_text="A page's body that was not valid JSON.")
+    payload = SealedJSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="The raw source record.")
+    raw_body = SealedTextField(blank=True, default="", help_text="A page's body that was not valid JSON.")
     error = models.TextField()
     errors = models.JSONField(default=dict, blank=True, help_text="Field → messages.")
     attempts = models.PositiveIntegerField(default=1)
@@ -167,6 +181,8 @@ class SyncFailure(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.TextField(blank=True, default="", help_text="Why it was resolved or discarded.")
+
+    objects = SealedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-last_failed_at", "-id"]

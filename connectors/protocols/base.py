@@ -14,15 +14,18 @@ in the source are caught; the pipeline skips unchanged payloads by hash).
 
 from __future__ import annotations
 
+import contextvars
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from connectors.errors import ConfigurationError, ConnectorError, TransientError, UnsupportedOperation
+from connectors.errors import AuthError, ConfigurationError, ConnectorError, TransientError, UnsupportedOperation
 
 if TYPE_CHECKING:
     from connectors.http import HttpClient
@@ -181,6 +184,20 @@ class Sent:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def error_for_status(status: int, message: str, *, retry_after: float | None = None) -> ConnectorError:
+    """The error of one operation answered inside a batch or bulk request, sorted as a single answer would be.
+
+    401/403 refuse the credentials; 429, 5xx and a missing status may pass (transient); any other
+    status is the target's verdict on the record (408/409 among them, which the retry rules treat
+    as transient).
+    """
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status == 0 or status == 429 or status >= 500:
+        return TransientError(message, status=status or None, retry_after=retry_after)
+    return ConnectorError(message, status=status)
 
 
 @dataclass(frozen=True)
@@ -411,22 +428,72 @@ class HttpConnector(Connector):
             self._http.close()
             self._http = None
 
+    #: Requests in flight at once when a target has no bulk endpoint (option ``concurrency``).
+    default_concurrency: ClassVar[int] = 8
+
     def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
-        """One request (or a few) per item; after a transient failure the rest wait for the next round."""
-        results: list[Sent] = []
-        down: TransientError | None = None
-        for item in items:
+        """One request (or a few) per item, ``concurrency`` at a time over kept-alive connections.
+
+        Every item is a different record (a round coalesces a record's versions into one item),
+        so items may overlap without one version overtaking another. The first item goes alone:
+        when the target is down, one request finds out. After a transient failure no further
+        item starts; those left are returned unattempted and wait for the next round.
+        """
+        results: list[Sent | None] = [None] * len(items)
+        if not items:
+            return []
+        results[0] = self._send_guarded(spec, items[0])
+        down = self._down(results[0])
+        workers = max(1, int(self.option(spec, "concurrency", self.default_concurrency) or 1))
+        rest = list(range(1, len(items)))
+        if down is None and rest:
+            if workers == 1:
+                for index in rest:
+                    results[index] = self._send_guarded(spec, items[index])
+                    down = self._down(results[index])
+                    if down is not None:
+                        break
+            else:
+                down = self._send_concurrently(spec, items, rest, results, workers)
+        return [
+            sent if sent is not None else Sent(item.ref, error=down, attempted=False)
+            for item, sent in zip(items, results, strict=True)
+        ]
+
+    def _send_concurrently(
+        self, spec: PushSpec, items: list[Outgoing], indexes: list[int], results: list[Sent | None], workers: int
+    ) -> TransientError | None:
+        """Send ``items[indexes]`` on a small thread pool; a transient failure stops further starts."""
+        stop = threading.Event()
+        failure: list[TransientError] = []
+
+        def one(index: int) -> None:
+            if stop.is_set():
+                return
+            sent = self._send_guarded(spec, items[index])
+            results[index] = sent
+            down = self._down(sent)
             if down is not None:
-                results.append(Sent(item.ref, error=down, attempted=False))
-                continue
-            try:
-                results.append(self.send_one(spec, item))
-            except ConnectorError as exc:
-                remote, etag = getattr(exc, "remote", None), getattr(exc, "etag", None)
-                results.append(Sent(item.ref, etag=etag, status=exc.status, error=exc, remote=remote))
-                if isinstance(exc, TransientError):
-                    down = exc
-        return results
+                failure.append(down)
+                stop.set()
+
+        self.http.widen(workers)
+        with ThreadPoolExecutor(max_workers=min(workers, len(indexes)), thread_name_prefix="push") as pool:
+            # Each request carries the caller's context (the correlation id stamped on it).
+            for future in [pool.submit(contextvars.copy_context().run, one, index) for index in indexes]:
+                future.result()
+        return failure[0] if failure else None
+
+    def _send_guarded(self, spec: PushSpec, item: Outgoing) -> Sent:
+        try:
+            return self.send_one(spec, item)
+        except ConnectorError as exc:
+            remote, etag = getattr(exc, "remote", None), getattr(exc, "etag", None)
+            return Sent(item.ref, etag=etag, status=exc.status, error=exc, remote=remote)
+
+    @staticmethod
+    def _down(sent: Sent) -> TransientError | None:
+        return sent.error if isinstance(sent.error, TransientError) else None
 
     def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
         """Create or update one record; raise a ConnectorError when the target refuses."""

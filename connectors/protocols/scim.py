@@ -18,17 +18,27 @@ sub-attributes; an emptied one is ``remove``d) or, with option ``update: put``, 
 whole resource. ``schemas`` lists the core schema plus every extension URN in the body (option
 ``schemas`` overrides); ``meta.version`` / ``ETag`` goes back as ``If-Match``. A record an unanswered
 create may have made is found with ``filter=<lookup field> eq "<value>"`` (``externalId``, say).
+
+Bulk (RFC 7644 §3.7): when ``GET /ServiceProviderConfig`` says ``bulk.supported``, the writes of a
+round go as ``POST /Bulk`` requests of at most ``maxOperations`` operations and ``maxPayloadSize``
+bytes (and ``bulk_size``, default 100): ``POST`` with a ``bulkId`` for creates, ``PATCH`` (or
+``PUT``) with ``version`` for updates, ``failOnErrors`` (option ``fail_on_errors``, default: every
+operation is tried). Each operation's ``status`` decides its record alone — the id of a created
+resource is read from its ``location`` — by the same rules as a single answer; an operation the
+provider did not reach waits for the next round. Option ``bulk``: ``true``/``false`` overrides
+the provider's configuration; without bulk, writes go as single requests, several at a time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from connectors.errors import ConnectorError, PayloadError, PreconditionFailed
+from connectors.errors import ConnectorError, PayloadError, PreconditionFailed, TransientError
+from connectors.http import parse_retry_after
 from connectors.protocols.base import (
     CheckResult,
     Cursor,
@@ -40,13 +50,26 @@ from connectors.protocols.base import (
     PushSpec,
     Record,
     Sent,
+    error_for_status,
     format_timestamp,
 )
+from connectors.protocols.capabilities import connection_key, remember, remembered
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_DEFAULT_SIZE = 100
+UNSUPPORTED_STATUS = frozenset({404, 405, 501})
+
+
+@dataclass(frozen=True)
+class BulkLimits:
+    """What ``/ServiceProviderConfig`` allows per ``/Bulk`` request."""
+
+    max_operations: int
+    max_payload_size: int
 
 
 def scim_literal(value: Any) -> str:
@@ -126,6 +149,117 @@ class ScimConnector(HttpConnector):
         return self.run_check(probe)
 
     # --- writing -----------------------------------------------------------------------------
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        """Writes in ``/Bulk`` requests when the provider takes them, else one by one (several at a time)."""
+        limits = self._bulk_limits(spec) if len(items) > 1 else None
+        if limits is None:
+            return super().send(spec, items)
+        results: dict[int, Sent] = {}
+        single = [item for item in items if item.key is None and item.recover]
+        operations = {id(item): self._operation(spec, item, number) for number, item in enumerate(items)}
+        too_big = [item for item in items if _size(operations[id(item)]) > limits.max_payload_size]
+        alone = single + [item for item in too_big if item not in single]
+        for item, sent in zip(alone, super().send(spec, alone), strict=True):
+            results[id(item)] = sent
+        chunks = _chunks([item for item in items if id(item) not in results], operations, limits)
+        down: ConnectorError | None = None
+        for position, chunk in enumerate(chunks):
+            if down is not None:
+                results.update({id(item): Sent(item.ref, error=down, attempted=False) for item in chunk})
+                continue
+            try:
+                answered = self._bulk(spec, [operations[id(item)] for item in chunk])
+            except _BulkRefused:
+                remember(connection_key(self.connection, "scim-bulk"), False)
+                rest = [item for later in chunks[position:] for item in later]
+                results.update({id(item): sent for item, sent in zip(rest, super().send(spec, rest), strict=True)})
+                break
+            except ConnectorError as exc:
+                results.update({id(item): Sent(item.ref, error=exc, status=exc.status) for item in chunk})
+                down = exc if isinstance(exc, TransientError) else None
+                continue
+            for item in chunk:
+                answer = answered.get(operations[id(item)]["bulkId"])
+                results[id(item)] = self._bulk_result(spec, item, answer)
+        return [results[id(item)] for item in items]
+
+    def _bulk_limits(self, spec: PushSpec) -> BulkLimits | None:
+        """The provider's bulk limits, None when it takes no bulk (``bulk`` option, else its configuration)."""
+        choice = self.option(spec, "bulk", None)
+        if choice is False:
+            return None
+        key = connection_key(self.connection, "scim-bulk")
+        config = remembered(key)
+        if config is None:
+            try:
+                body, _ = self.http.get_json("ServiceProviderConfig")
+            except ConnectorError:
+                body = None  # unknown this time: single requests, and ask again next round
+            config = body.get("bulk") if isinstance(body, Mapping) else None
+            config = dict(config) if isinstance(config, Mapping) else {}
+            if body is not None:
+                remember(key, config)
+        if config is False or (not config.get("supported") and choice is not True):
+            return None
+        size = int(self.option(spec, "bulk_size", BULK_DEFAULT_SIZE))
+        operations = _positive(config.get("maxOperations")) or size
+        payload = _positive(config.get("maxPayloadSize")) or 1_048_576
+        return BulkLimits(min(size, operations), payload)
+
+    def _operation(self, spec: PushSpec, item: Outgoing, number: int) -> dict[str, Any]:
+        resource = "/" + self._resource(spec)  # type: ignore[arg-type]
+        operation: dict[str, Any] = {"bulkId": f"r{number}"}
+        if item.key is None:
+            return {**operation, "method": "POST", "path": resource, "data": self._resource_body(spec, item.body)}
+        operation["path"] = f"{resource}/{item.key}"
+        if item.etag:
+            operation["version"] = item.etag
+        if str(self.option(spec, "update", "patch")).lower() == "put":
+            return {**operation, "method": "PUT", "data": {**self._resource_body(spec, item.body), "id": item.key}}
+        return {**operation, "method": "PATCH",
+                "data": {"schemas": [PATCH_OP], "Operations": patch_operations(item.patch)}}  # fmt: skip
+
+    def _bulk(self, spec: PushSpec, operations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """One ``POST /Bulk``; the answered operations by bulkId."""
+        request: dict[str, Any] = {"schemas": [BULK_REQUEST], "Operations": operations}
+        request["failOnErrors"] = int(self.option(spec, "fail_on_errors", 0) or len(operations))
+        try:
+            response = self.http.request("POST", "Bulk", json_body=request, headers=self._headers(), retries=0)
+        except ConnectorError as exc:
+            if exc.status in UNSUPPORTED_STATUS:
+                raise _BulkRefused(str(exc)) from exc
+            raise
+        answered = self._answer(response).get("Operations")
+        if not isinstance(answered, list):
+            raise PayloadError("the BulkResponse holds no Operations", raw=response.text[:2000], url=response.url)
+        by_id = {str(op.get("bulkId")): op for op in answered if isinstance(op, Mapping) and op.get("bulkId")}
+        for operation, answer in zip(operations, answered, strict=False):  # answers without a bulkId: by order
+            if isinstance(answer, Mapping) and not answer.get("bulkId"):
+                by_id.setdefault(operation["bulkId"], dict(answer))
+        return by_id
+
+    def _bulk_result(self, spec: PushSpec, item: Outgoing, answer: dict[str, Any] | None) -> Sent:
+        if answer is None:  # failOnErrors reached before it: not tried
+            error = TransientError("the provider stopped the bulk request before this operation")
+            return Sent(item.ref, error=error, attempted=False)
+        status = _status(answer.get("status"))
+        if status == 412:
+            return super().send(spec, [item])[0]  # reads the resource again, one by one
+        if status >= 400 or status == 0:
+            response = answer.get("response") if isinstance(answer.get("response"), Mapping) else {}
+            detail = str(response.get("detail") or f"HTTP {status} in a bulk operation")
+            scim_type = response.get("scimType")
+            message = f"{scim_type}: {detail}" if scim_type else detail
+            retry_after = parse_retry_after(str(answer.get("retryAfter") or "") or None)
+            return Sent(item.ref, status=status, error=error_for_status(status, message, retry_after=retry_after))
+        etag = answer.get("version") or None
+        if item.key is not None:
+            return Sent(item.ref, key=item.key, etag=etag, status=status)
+        key = str(answer.get("location") or "").rstrip("/").rsplit("/", 1)[-1]
+        if not key:
+            return Sent(item.ref, status=status, error=PayloadError("the provider did not answer the new location"))
+        return Sent(item.ref, key=key, etag=etag, status=status, created=True)
+
     def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
         resource = self._resource(spec)  # type: ignore[arg-type]
         if item.key is None and item.recover and spec.lookup_field and item.lookup_value is not None:
@@ -204,3 +338,46 @@ def patch_operations(changes: Record) -> list[dict[str, Any]]:
         else:
             operations.append({"op": "replace", "path": name, "value": value})
     return operations
+
+
+class _BulkRefused(Exception):
+    """The provider answered ``/Bulk`` with 404, 405 or 501."""
+
+
+def _size(operation: dict[str, Any]) -> int:
+    return len(json.dumps(operation, ensure_ascii=False).encode("utf-8"))
+
+
+def _chunks(items: list[Outgoing], operations: dict[int, dict[str, Any]], limits: BulkLimits) -> list[list[Outgoing]]:
+    """Groups within the provider's limits (a little room is kept for the request's envelope)."""
+    chunks: list[list[Outgoing]] = []
+    current: list[Outgoing] = []
+    size = 200
+    for item in items:
+        weight = _size(operations[id(item)]) + 2
+        if current and (len(current) >= limits.max_operations or size + weight > limits.max_payload_size):
+            chunks.append(current)
+            current, size = [], 200
+        current.append(item)
+        size += weight
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _positive(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _status(value: Any) -> int:
+    """A bulk operation's status: ``"201"``, 201, or the older ``{"code": "201"}``."""
+    if isinstance(value, Mapping):
+        value = value.get("code")
+    try:
+        return int(str(value).strip()[:3])
+    except ValueError:
+        return 0

@@ -20,13 +20,26 @@ One file describes the integration landscape (``examples/integration.yaml`` is a
             fetch: {resource: /api/customers, record_path: data, key_field: id, pagination: page}
             fields: {id: code, name: name, credit_score: credit_rating}
             schedule: "*/15 * * * *"
+        push_targets:              # what the hub pushes to it (PushTarget), one per domain
+          - domain: customer
+            resource: /api/customers
+            key_field: id
+            lookup_field: code
+            fields: {code: code, name: name, email: email}
     rules:                         # survivorship rules
       - {domain: customer, field: credit_rating, strategy: system_of_record, system_of_record: erp}
+    webhooks:                      # signed change-event batches to a consumer (WebhookSubscription)
+      - name: data-lake
+        url: https://lake.example.com/mdm-events
+        owner: integration         # an existing user: the webhook sends what that user may view
+        domains: [customer]
+        secret: ${ENV:LAKE_WEBHOOK_SECRET}
 
-Secrets (``secret``, ``client_secret``) are written as ``${ENV:NAME}`` references, resolved from
-the environment when used. A secret in clear text is refused unless the import is told to
-accept it (``--allow-plaintext-secrets``), and then it is stored encrypted, never in clear.
-A secret the file leaves out is left as the hub holds it.
+Secrets (``secret``, ``client_secret``; a webhook's ``secret``) are written as ``${ENV:NAME}``
+references, resolved from the environment when used. A secret in clear text is refused unless
+the import is told to accept it (``--allow-plaintext-secrets``), and then it is stored encrypted,
+never in clear. A secret the file leaves out is left as the hub holds it — and so is ``paused``
+of a push target or webhook (an operator's pause is not undone by a file that says nothing).
 
 Why JSON Schema (the ``jsonschema`` package) plus hand-written checks: the schema catches the
 shape (keys, types, choices) with the path of each problem; what only the hub knows — golden
@@ -38,21 +51,24 @@ the same kind of path: ``sources[1].mappings[0].fields[3].target: unknown golden
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 
 from connectors.crypto import REFERENCE_RE
 from connectors.errors import ConfigurationError
-from connectors.models import AuthType, Connection, Protocol
+from connectors.models import AuthType, Connection, Protocol, PushTarget, WebhookSubscription
 from connectors.models import Mapping as MappingModel
 from connectors.protocols.base import FetchSpec
 from connectors.services.mapping import _entry_errors as field_entry_errors  # the admin's own entry checks
 from connectors.services.mapping import is_valid_path, normalise_field_map
+from connectors.services.outbound import validate_push_map
 from masterdata.models import SourceDomain, SourceKind, SourceSystem, SurvivorshipStrategy, SyncDirection
 from masterdata.models.governance import ANY_FIELD
 from masterdata.registry import registry
@@ -79,6 +95,34 @@ MAPPING_KEYS = {
     "schedule": "schedule",
     "reconcile_schedule": "reconcile_schedule",
 }
+PUSH_KEYS = {
+    "resource": "resource",
+    "key_field": "key_field",
+    "lookup_field": "lookup_field",
+    "fields": "field_map",
+    "options": "options",
+    "max_attempts": "max_attempts",
+    "batch_size": "batch_size",
+    "paused": "paused",
+}
+WEBHOOK_KEYS = {
+    "url": "url",
+    "domains": "domains",
+    "secret": "secret",
+    "active": "is_active",
+    "paused": "paused",
+    "batch_size": "batch_size",
+    "max_attempts": "max_attempts",
+    "timeout_seconds": "timeout_seconds",
+}
+#: Keys a file may leave out to keep what the hub holds (per model): secrets, and an operator's pause.
+KEPT_WHEN_LEFT_OUT: dict[type, frozenset[str]] = {
+    Connection: frozenset(SECRET_KEYS),
+    PushTarget: frozenset({"paused"}),
+    WebhookSubscription: frozenset({"secret", "paused"}),
+}
+WEBHOOK_STARTS = ("beginning", "now")
+_PUSH_ENTRY = re.compile(r"^entry (\d+)(?: \([^)]*\))?: (.*)$", re.DOTALL)
 
 
 class ConfigError(Exception):
@@ -153,6 +197,40 @@ def schema() -> dict[str, Any]:
             "reconcile_schedule": _string(),
         },
     }
+    push_target = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["domain", "resource", "key_field", "fields"],
+        "properties": {
+            "domain": {"enum": domains},
+            "resource": _string(minLength=1),
+            "key_field": _string(minLength=1),
+            "lookup_field": _string(),
+            "fields": {"type": ["array", "object"]},
+            "options": {"type": "object"},
+            "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 50},
+            "batch_size": {"type": "integer", "minimum": 1},
+            "paused": {"type": "boolean"},
+        },
+    }
+    webhook = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "url", "owner"],
+        "properties": {
+            "name": _string(minLength=1, maxLength=120),
+            "url": _string(minLength=1),
+            "owner": _string(minLength=1),
+            "domains": {"type": "array", "items": {"enum": domains}, "uniqueItems": True},
+            "secret": _string(),
+            "active": {"type": "boolean"},
+            "paused": {"type": "boolean"},
+            "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "max_attempts": {"type": ["integer", "null"], "minimum": 1},
+            "timeout_seconds": {"type": "number", "minimum": 0.1},
+            "start": {"enum": list(WEBHOOK_STARTS)},
+        },
+    }
     rank = {"type": "integer", "minimum": 0, "maximum": 100}
     participation = {
         "type": "object",
@@ -176,6 +254,7 @@ def schema() -> dict[str, Any]:
             "domains": {"type": "object", "propertyNames": {"enum": domains}, "additionalProperties": participation},
             "connection": connection,
             "mappings": {"type": "array", "items": mapping},
+            "push_targets": {"type": "array", "items": push_target},
         },
     }
     rule = {
@@ -196,6 +275,7 @@ def schema() -> dict[str, Any]:
             "version": {"const": VERSION},
             "sources": {"type": "array", "items": source},
             "rules": {"type": "array", "items": rule},
+            "webhooks": {"type": "array", "items": webhook},
         },
     }
 
@@ -214,7 +294,7 @@ def parse(text: str, name: str = "config") -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise ConfigError(["(top): the file must hold a mapping with 'sources' and 'rules'"])
+        raise ConfigError(["(top): the file must hold a mapping with 'sources', 'rules' and 'webhooks'"])
     return document
 
 
@@ -246,6 +326,7 @@ class Checker:
         for index, source in enumerate(self.document.get("sources", [])):
             self.source(path_text(["sources", index]), source)
         self.rules(set(codes))
+        self.webhooks()
         return self.problems
 
     def _unique(self, values: list[Any], list_path: str, key: str, what: str) -> None:
@@ -265,6 +346,10 @@ class Checker:
         self._unique([m["domain"] for m in mappings], at(path, "mappings"), "domain", "a mapping for domain")
         for index, mapping in enumerate(mappings):
             self.mapping(at(at(path, "mappings"), index), mapping)
+        targets = source.get("push_targets") or []
+        self._unique([t["domain"] for t in targets], at(path, "push_targets"), "domain", "a push target for domain")
+        for index, target in enumerate(targets):
+            self.push_target(at(at(path, "push_targets"), index), source, target)
 
     def participation(self, path: str, domain: str, values: dict[str, Any]) -> None:
         row = SourceDomain(domain=domain, **{DOMAIN_KEYS[k]: v for k, v in values.items()})
@@ -294,6 +379,31 @@ class Checker:
             self.add(at(path, "source_key"), f"bad source path {source_key!r}")
         row = MappingModel(**{MAPPING_KEYS[k]: v for k, v in values.items() if k in MAPPING_KEYS}, domain=domain)
         self._model_errors(path, row, MAPPING_KEYS, exclude=["source"], skip={"field_map", "fetch_spec", "source_key"})
+
+    def push_target(self, path: str, source: dict[str, Any], values: dict[str, Any]) -> None:
+        """The push map by the admin's own checks (each problem at its entry), and the source's direction."""
+        domain = values["domain"]
+        fields = values["fields"]
+        names = list(fields) if isinstance(fields, Mapping) else None
+        for message in validate_push_map(domain, fields):
+            match = _PUSH_ENTRY.match(message)
+            if match is None:
+                self.add(at(path, "fields"), message)
+                continue
+            number = int(match.group(1)) - 1
+            self.add(at(at(path, "fields"), names[number] if names else number), match.group(2))
+        direction = ((source.get("domains") or {}).get(domain) or {}).get("direction")
+        if direction is None:
+            stored = SourceDomain.objects.filter(source__code=source["code"], domain=domain).first()
+            direction = stored.direction if stored is not None else None
+        if direction not in (SyncDirection.PUSH, SyncDirection.BOTH):
+            self.add(
+                at(path, "domain"),
+                f"nothing is pushed unless the source's direction for {domain} is push or both "
+                f"(domains.{domain}.direction, now {direction or 'not set'})",
+            )
+        row = PushTarget(domain=domain, **{PUSH_KEYS[k]: v for k, v in values.items() if k in PUSH_KEYS})
+        self._model_errors(path, row, PUSH_KEYS, exclude=["source"], skip={"field_map"})
 
     def fetch(self, path: str, fetch: dict[str, Any]) -> None:
         missing = [key for key in ("resource", "key_field") if not fetch.get(key)]
@@ -349,6 +459,32 @@ class Checker:
                 self.add(at(path, "system_of_record"), "only the strategy system_of_record names a source")
             elif system and system not in known:
                 self.add(at(path, "system_of_record"), f"no source {system!r} in the file or the hub")
+
+    # --- webhooks -------------------------------------------------------------------------------
+    def webhooks(self) -> None:
+        webhooks = self.document.get("webhooks") or []
+        self._unique([w["name"] for w in webhooks], "webhooks", "name", "webhook name")
+        users = get_user_model()._default_manager
+        known = set(users.filter(username__in=[w["owner"] for w in webhooks]).values_list("username", flat=True))
+        stored = {w.name: w for w in WebhookSubscription.objects.filter(name__in=[w["name"] for w in webhooks])}
+        for index, values in enumerate(webhooks):
+            path = path_text(["webhooks", index])
+            if values["owner"] not in known:
+                self.add(at(path, "owner"), f"no user {values['owner']!r} in the hub: create it first (the webhook "
+                         "sends what its owner may view)")  # fmt: skip
+            secret = values.get("secret")
+            if secret and not REFERENCE_RE.match(secret) and not self.allow_plaintext:
+                self.add(
+                    at(path, "secret"),
+                    "a secret in clear text is refused: write it as ${ENV:NAME} and set NAME in the hub's "
+                    "environment (or import with --allow-plaintext-secrets to store it encrypted)",
+                )
+            row = WebhookSubscription(name=values["name"], **{WEBHOOK_KEYS[k]: v for k, v in values.items()
+                                                               if k in WEBHOOK_KEYS})  # fmt: skip
+            if "secret" not in values:  # left out: the hub keeps the secret it holds (a new webhook needs one)
+                current = stored.get(values["name"])
+                row.secret = current.secret if current is not None else ""
+            self._model_errors(path, row, WEBHOOK_KEYS, exclude=["owner"])
 
     # --- the models' own rules ------------------------------------------------------------------
     def _model_errors(

@@ -2,10 +2,11 @@
 
 Idempotent: only objects that differ are written, so a second import of the same file changes
 nothing (and says so). All or nothing: the whole import is one transaction. Creates and
-updates, never deletes: sources, mappings or rules the file does not name are left as they are.
-Defaults: a key the file leaves out takes the model's default — except secrets, which are left
-as the hub holds them (an export never writes an encrypted secret, so re-importing it must not
-erase one). Secrets never appear in the diff or the log, only that they changed.
+updates, never deletes: sources, mappings, push targets, rules or webhooks the file does not
+name are left as they are. Defaults: a key the file leaves out takes the model's default —
+except secrets, which are left as the hub holds them (an export never writes an encrypted
+secret, so re-importing it must not erase one), and ``paused`` (an operator's pause stands until
+a file says otherwise). Secrets never appear in the diff or the log, only that they changed.
 """
 
 from __future__ import annotations
@@ -14,21 +15,26 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
+from django.utils import timezone
 
-from connectors.models import Connection, Mapping
+from connectors.models import Connection, Mapping, PushTarget, WebhookSubscription
 from connectors.services.config import (
     CONNECTION_KEYS,
     DOMAIN_KEYS,
+    KEPT_WHEN_LEFT_OUT,
     MAPPING_KEYS,
+    PUSH_KEYS,
     SECRET_KEYS,
     SOURCE_KEYS,
+    WEBHOOK_KEYS,
     at,
     path_text,
 )
 from masterdata.models import AuditAction, SourceDomain, SourceSystem, SurvivorshipRule
 from masterdata.models.governance import ANY_FIELD
-from masterdata.services import audit
+from masterdata.services import audit, changefeed
 
 logger = logging.getLogger("connectors.config")
 HIDDEN = "(secret, not shown)"
@@ -69,9 +75,10 @@ def _default(model: type[models.Model], name: str) -> Any:
 def _desired(model: type[models.Model], keys: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:
     """Model field → the value the file wants (the model's default where the file says nothing)."""
     wanted = {}
+    kept = KEPT_WHEN_LEFT_OUT.get(model, frozenset())
     for key, name in keys.items():
-        if key in SECRET_KEYS and model is Connection and key not in values:
-            continue  # left out: keep the stored secret
+        if key in kept and key not in values:
+            continue  # left out: keep the stored secret (or pause)
         wanted[name] = values[key] if key in values else _default(model, name)
     return wanted
 
@@ -91,6 +98,8 @@ class Importer:
                 self.source(path_text(["sources", index]), values, sources)
             for index, values in enumerate(self.document.get("rules") or []):
                 self.rule(path_text(["rules", index]), values, sources)
+            for index, values in enumerate(self.document.get("webhooks") or []):
+                self.webhook(path_text(["webhooks", index]), values)
         return ImportResult(self.changes, self.dry_run)
 
     def _codes(self) -> list[str]:
@@ -120,7 +129,9 @@ class Importer:
         if differing:
             shown = {
                 yaml_key.get(name, name): (
-                    (HIDDEN, HIDDEN) if yaml_key.get(name) in SECRET_KEYS else (_plain(getattr(current, name)), value)
+                    (HIDDEN, HIDDEN)
+                    if yaml_key.get(name) in SECRET_KEYS
+                    else (_plain(getattr(current, name)), _plain(value))
                 )
                 for name, value in differing.items()
             }
@@ -169,6 +180,40 @@ class Importer:
                 source=source,
                 domain=domain,
             )
+        targets = {t.domain: t for t in PushTarget.objects.filter(source=source)} if existing else {}
+        for index, target in enumerate(values.get("push_targets") or []):
+            domain = target["domain"]
+            row = self.sync(
+                at(at(path, "push_targets"), index),
+                f"push target {domain} → {code}",
+                targets.get(domain),
+                PushTarget,
+                _desired(PushTarget, PUSH_KEYS, target),
+                PUSH_KEYS,
+                source=source,
+                domain=domain,
+            )
+            self._stamp_pause(row)
+
+    def webhook(self, path: str, values: dict[str, Any]) -> None:
+        """A webhook subscription by name; ``start`` (beginning | now) says where a new one reads from."""
+        name = values["name"]
+        wanted = _desired(WebhookSubscription, WEBHOOK_KEYS, values)
+        wanted["owner"] = get_user_model()._default_manager.get(username=values["owner"])
+        current = WebhookSubscription.objects.select_related("owner").filter(name=name).first()
+        start = changefeed.start_position() if values.get("start") == "now" and current is None else ""
+        keys = {**WEBHOOK_KEYS, "owner": "owner"}
+        self.sync(path, f"webhook {name}", current, WebhookSubscription, wanted, keys, name=name, position=start)
+
+    def _stamp_pause(self, target: PushTarget | None) -> None:
+        """A push target paused or resumed by the file is stamped as one from the admin would be."""
+        if self.dry_run or target is None:
+            return
+        rows = PushTarget.objects.filter(pk=target.pk)
+        if target.paused and target.paused_at is None:
+            rows.update(paused_at=timezone.now(), paused_reason="paused by a config import")
+        elif not target.paused and target.paused_at is not None:
+            rows.update(paused_at=None, paused_reason="")
 
     def rule(self, path: str, values: dict[str, Any], sources: dict[str, SourceSystem]) -> None:
         """Rules are compared by the source's code, so a dry run needs no saved source."""
@@ -200,8 +245,12 @@ def _code(source: SourceSystem | None) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    """A model value as the file would write it (foreign keys by code)."""
-    return value.code if isinstance(value, SourceSystem) else value
+    """A model value as the file would write it (sources by code, users by name, secrets never)."""
+    if isinstance(value, SourceSystem):
+        return value.code
+    if isinstance(value, get_user_model()):
+        return value.get_username()
+    return value
 
 
 def apply(document: dict[str, Any], *, dry_run: bool = False, origin: str = "config") -> ImportResult:

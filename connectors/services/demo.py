@@ -6,7 +6,8 @@ with the mapping shapes of ``examples/integration.yaml`` where a file allows), t
 records as drop files under ``<drop dir>/<source>/``, then one pull per source and domain.
 So golden records, source links, conflicts (the CRM and the ERP disagree on a few addresses at
 equal trust) and failures (a few records the sources hold wrongly) come out of the pipeline
-exactly as a production sync makes them.
+exactly as a production sync makes them. Then a duplicate scan and a few data-quality rules
+give the stewards duplicate suspects and quality scores (``masterdata.services.demo.worklists``).
 
 Idempotent: the config import changes nothing the second time, files whose content did not
 change are not rewritten, and a source/domain is pulled only when its file was (re)written or
@@ -26,6 +27,7 @@ from connectors.models import Mapping, Protocol, SyncRun, SyncTrigger
 from connectors.services import config, config_apply, pipeline
 from connectors.services.ingest import PERMISSION
 from masterdata.services import demo as demo_data
+from masterdata.services.demo import worklists
 
 DEMO_CONFIG = Path(settings.BASE_DIR) / "examples" / "demo.yaml"
 #: Pull order: people before the org units that name them as managers; the ERP before the CRM,
@@ -40,6 +42,7 @@ class DemoReport:
     config_changes: list[str] = field(default_factory=list)
     files_written: list[str] = field(default_factory=list)
     runs: list[SyncRun] = field(default_factory=list)
+    work: worklists.WorkReport = field(default_factory=worklists.WorkReport)
 
     @property
     def logins(self) -> list[demo_data.Login]:
@@ -47,7 +50,13 @@ class DemoReport:
 
     @property
     def changed_anything(self) -> bool:
-        return bool(self.structure.changed_anything or self.config_changes or self.files_written or self.runs)
+        return bool(
+            self.structure.changed_anything
+            or self.config_changes
+            or self.files_written
+            or self.runs
+            or self.work.changed_anything
+        )
 
 
 def default_drop_dir() -> Path:
@@ -86,6 +95,7 @@ def seed(
     for source, domain in PULL_ORDER:
         if (source, domain) in fresh or (source, domain) not in pulled:
             report.runs.append(pipeline.pull(source, domain, trigger=SyncTrigger.COMMAND).run)
+    report.work = worklists.prepare(pulled=bool(report.runs))
     return report
 
 

@@ -25,7 +25,7 @@ one must be reported with the entry it is in, at save time, not at 3 a.m. in a s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -385,6 +385,21 @@ class Mapper:
             else:
                 values[rule.target] = value
         return MappedRecord(str(key), values, attributes)
+
+    def map_some(self, record: Mapping[str, Any], targets: Iterable[str]) -> dict[str, Any]:
+        """The ``targets`` that map cleanly from a record that may not map as a whole (whose is a refused record?)."""
+        wanted, values = set(targets), {}
+        for rule in self.rules:
+            if rule.target not in wanted:
+                continue
+            found, value = self._value(rule, record)
+            if not found:
+                continue
+            try:
+                values[rule.target] = apply_transforms(value, list(rule.transforms))
+            except MappingError:
+                continue
+        return values
 
     def _value(self, rule: _Rule, record: Mapping[str, Any]) -> tuple[bool, Any]:
         """(whether the source said anything, the raw value)."""

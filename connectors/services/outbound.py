@@ -74,6 +74,8 @@ OUTBOUND_ONLY = {"format": _format, "float": _float}
 
 def to_json(value: Any) -> Any:
     """A value as JSON stores it (``Decimal("1.50")`` → ``"1.50"``, dates as ISO text)."""
+    if value is None or type(value) in (str, int, bool):
+        return value  # already itself in JSON (the common case, spared a round trip)
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

@@ -18,6 +18,7 @@ a transient outage fails the run and is raised again so the Celery task retries 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ OUTCOME_COUNTS = {
 }
 FAILED = "failed"
 CHUNK = 500
+#: Longest source key the failure queue holds (its ``source_key`` and ``fingerprint`` columns).
+FAILURE_KEY_LENGTH = SyncFailure._meta.get_field("fingerprint").max_length
 
 Progress = Callable[[SyncRun, Page], None]
 
@@ -89,6 +92,17 @@ class PullResult:
     """What each record became (:func:`ingest_records` only: its one batch)."""
 
 
+def storable_key(key: str) -> str:
+    """A source key as the failure queue can hold it: an over-long one is cut and ends in a hash of the whole.
+
+    The hash keeps two long keys with the same beginning two failures; the full key stays in the payload.
+    """
+    if len(key) <= FAILURE_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return f"{key[: FAILURE_KEY_LENGTH - 18]}…#{digest}"
+
+
 # --- one batch: map ▸ ingest ▸ failure queue ----------------------------------------------------
 def map_records(
     mapper: Mapper, records: Iterable[dict[str, Any]], spec: FetchSpec | None = None
@@ -107,7 +121,7 @@ def map_records(
         except MappingError as exc:
             key = dig(raw, mapper.key_path)
             source_key = str(key) if isinstance(key, str | int) and key != "" else ""
-            item = FailedItem(FailureStage.MAP, source_key, exc.message, raw, exc.as_errors())
+            item = FailedItem(FailureStage.MAP, storable_key(source_key), exc.message, raw, exc.as_errors())
             if source_key:
                 latest.pop(source_key, None)
                 latest[source_key] = item
@@ -155,6 +169,7 @@ def process_records(
         user=user,
     )
     payloads = {record.source_key: record.payload for record in incoming}
+    mapped = {record.source_key: record.values for record in incoming}  # they name a failure's owner
     outcome = BatchOutcome(result=result, failures=failed)
     outcome.counts = {"fetched": len(records), FAILED: len(failed)}
     for item in result.outcomes:
@@ -166,7 +181,14 @@ def process_records(
             errors = item.errors or {}
             stage = item.stage if item.stage in FailureStage.values else FailureStage.VALIDATE
             outcome.failures.append(
-                FailedItem(stage, item.source_key, failures.summarise(errors), payloads.get(item.source_key), errors)
+                FailedItem(
+                    stage,
+                    storable_key(item.source_key),
+                    failures.summarise(errors),
+                    payloads.get(item.source_key),
+                    errors,
+                    values=mapped.get(item.source_key) or {},
+                )
             )
         else:
             outcome.succeeded_keys.append(item.source_key)

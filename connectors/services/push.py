@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from connectors.models import (
 from connectors.protocols import Outgoing, PushSpec, Sent, get_connector
 from connectors.protocols.base import dig
 from connectors.services import leases
+from connectors.services.failures import record_owner
 from connectors.services.mapping import MappingError
 from connectors.services.outbound import PushMapper, changed_part, flatten
 from connectors.services.retry import RetryPolicy, Verdict, classify
@@ -154,12 +155,11 @@ class _Round:
     def run(self, golden_ids: list[int]) -> bool:
         """Send one round; True when the target failed transiently (stop for now)."""
         open_rows = list(
-            Delivery.objects.filter(target=self.target, golden_id__in=golden_ids)
+            bulk_sql.among(Delivery.objects.filter(target=self.target), "golden_id", golden_ids)
             .exclude(status=DeliveryStatus.DELIVERED)
             .order_by("id")
         )
         deliveries = [d for d in open_rows if d.status == DeliveryStatus.PENDING]
-        self.claimed = {gid: max(d.id for d in deliveries if d.golden_id == gid) for gid in golden_ids}
         self.open_ids: dict[int, list[int]] = defaultdict(list)
         for delivery in open_rows:
             self.open_ids[delivery.golden_id].append(delivery.id)
@@ -168,7 +168,7 @@ class _Round:
         for delivery in deliveries:
             self.attempts[delivery.golden_id] = max(self.attempts[delivery.golden_id], delivery.attempts)
         self.tried = {d.golden_id for d in deliveries if d.attempts or d.last_attempt_at is not None}
-        records = {r.pk: r for r in self.domain.model_class._base_manager.filter(pk__in=golden_ids)}
+        records = {r.pk: r for r in bulk_sql.among(self.domain.model_class._base_manager.all(), "id", golden_ids)}
         self.links = self._links(golden_ids)
         held = held_fields(self.target, golden_ids)
         try:
@@ -200,12 +200,12 @@ class _Round:
 
     # --- building what to send ------------------------------------------------------------------
     def _links(self, golden_ids: list[int]) -> dict[int, SourceLink]:
-        links = SourceLink.objects.filter(
-            source_id=self.target.source_id,
-            domain=self.target.domain,
-            golden_id__in=golden_ids,
-            status=LinkStatus.ACTIVE,
-        ).order_by("golden_id", "-updated_at", "-id")
+        links = bulk_sql.among(
+            SourceLink.objects.filter(source_id=self.target.source_id, domain=self.target.domain,
+                                      status=LinkStatus.ACTIVE),
+            "golden_id",
+            golden_ids,
+        ).order_by("golden_id", "-updated_at", "-id")  # fmt: skip
         found: dict[int, SourceLink] = {}
         for link in links:
             found.setdefault(link.golden_id, link)
@@ -272,36 +272,41 @@ class _Round:
             by_outcome[outcome].extend(self.open_ids[gid])
         with transaction.atomic():
             for (version, status, attempted), ids in by_outcome.items():
-                Delivery.objects.filter(id__in=ids).exclude(status=DeliveryStatus.DELIVERED).update(
+                bulk_sql.among(Delivery.objects.all(), "id", ids).exclude(status=DeliveryStatus.DELIVERED).update(
                     status=DeliveryStatus.DELIVERED, delivered_at=self.now, delivered_version=version,
                     last_attempt_at=self.now if attempted else None, response_code=status, last_error="",
                     classification="",
                 )  # fmt: skip
             self._remember()
-            SyncFailure.objects.filter(
-                direction=FailureDirection.OUTBOUND,
-                push_target=self.target,
-                golden_id__in=[gid for gid, *_ in self.done],
-                status=FailureStatus.OPEN,
-            ).update(status=FailureStatus.RESOLVED, closed_at=self.now, note="a later push delivered the record")
+            open_failures = SyncFailure.objects.filter(
+                direction=FailureDirection.OUTBOUND, push_target=self.target, status=FailureStatus.OPEN
+            )
+            bulk_sql.among(open_failures, "golden_id", [gid for gid, *_ in self.done]).update(
+                status=FailureStatus.RESOLVED, closed_at=self.now, note="a later push delivered the record"
+            )
         self.done = []
 
     def _remember(self) -> None:
-        """What the target now holds, on the links (created with the key a create answered)."""
+        """What the target now holds, on the links (created with the key a create answered).
+
+        New links are written whole in one COPY; a key that already has a link (a pull linked it,
+        or the target reused a key) is updated like every other link instead.
+        """
         source, domain, now = self.target.source_id, self.target.domain, timezone.now()
         created = {sent.key: gid for gid, link, sent, _ in self.done if link is None and sent is not None and sent.key}
-        SourceLink.objects.bulk_create(
-            [SourceLink(source_id=source, domain=domain, source_key=key, golden_id=gid, last_seen_at=self.now)
-             for key, gid in created.items()],
-            ignore_conflicts=True,
-        )  # fmt: skip
-        new_links = {
-            link.source_key: link
-            for link in SourceLink.objects.filter(source_id=source, domain=domain, source_key__in=list(created))
-        }
-        changed = []
+        linked = SourceLink.objects.filter(source_id=source, domain=domain)
+        existing = {link.source_key: link for link in bulk_sql.among(linked, "source_key", created)} if created else {}
+        fresh: list[SourceLink] = []
+        changed: list[SourceLink] = []
         for gid, link, sent, values in self.done:
-            link = link or (new_links.get(sent.key) if sent is not None and sent.key else None)
+            if link is None and sent is not None and sent.key in created:
+                link = existing.get(sent.key)
+                if link is None:
+                    fresh.append(SourceLink(source_id=source, domain=domain, source_key=sent.key, golden_id=gid,
+                                            last_seen_at=self.now, source_values=dict(values),
+                                            source_etag=sent.etag or "", last_pushed_version=self.versions[gid],
+                                            status=LinkStatus.ACTIVE, created_at=now, updated_at=now))  # fmt: skip
+                    continue
             if link is None:
                 continue
             link.golden_id = gid
@@ -311,7 +316,29 @@ class _Round:
             link.status = LinkStatus.ACTIVE
             link.updated_at = now
             changed.append(link)
+        self._insert_links(fresh, changed)
         bulk_sql.update(SourceLink, changed, LINK_FIELDS)
+
+    @staticmethod
+    def _insert_links(fresh: list[SourceLink], changed: list[SourceLink]) -> None:
+        """COPY the new links; should one have appeared meanwhile, insert around it and update it."""
+        if not fresh:
+            return
+        try:
+            with transaction.atomic():
+                bulk_sql.insert(SourceLink, fresh)
+        except IntegrityError:
+            for link in fresh:
+                link.pk = None
+            SourceLink.objects.bulk_create(fresh, ignore_conflicts=True)
+            keys = {link.source_key: link for link in fresh}
+            for stored in SourceLink.objects.filter(source_id=fresh[0].source_id, domain=fresh[0].domain,
+                                                    source_key__in=list(keys)):  # fmt: skip
+                mine = keys[stored.source_key]
+                stored.golden_id, stored.status, stored.updated_at = mine.golden_id, mine.status, mine.updated_at
+                stored.source_values = {**(stored.source_values or {}), **mine.source_values}
+                stored.source_etag, stored.last_pushed_version = mine.source_etag, mine.last_pushed_version
+                changed.append(stored)
 
     def _failed(self, gid: int, error: Exception, verdict: Verdict, payload: Any) -> None:
         attempts = self.attempts[gid] + 1
@@ -398,12 +425,10 @@ def held_fields(target: PushTarget, golden_ids: list[int]) -> dict[int, set[str]
     """Fields of two-way collisions with this target still open: they are not pushed meanwhile."""
     code = target.source.code
     held: dict[int, set[str]] = defaultdict(set)
-    rows = Conflict.objects.filter(
-        domain=target.domain,
-        golden_id__in=golden_ids,
-        status=ConflictStatus.OPEN,
-        reason=ConflictReason.TWO_WAY_COLLISION,
-    ).values_list("golden_id", "field", "candidates")
+    collisions = Conflict.objects.filter(
+        domain=target.domain, status=ConflictStatus.OPEN, reason=ConflictReason.TWO_WAY_COLLISION
+    )
+    rows = bulk_sql.among(collisions, "golden_id", golden_ids).values_list("golden_id", "field", "candidates")
     for golden_id, name, candidates in rows:
         if any(candidate.get("source") == code for candidate in candidates or ()):
             held[golden_id].add(name)
@@ -447,6 +472,7 @@ def park(
     failure.stage = FailureStage.PUSH
     failure.push_target = target
     failure.golden_id = gid
+    failure.owner_org_id = record_owner(target.domain, gid)
     failure.source_key = link.source_key if link is not None else ""
     failure.classification = classification
     failure.payload = payload

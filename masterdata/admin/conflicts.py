@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -23,6 +23,7 @@ from masterdata.models import Conflict, ConflictStatus, SourceSystem
 from masterdata.registry import registry
 from masterdata.services import conflicts, golden, stewardship
 
+from .sensitive import asks_to_reveal, reveal_on_screen
 from .worklist import (
     HIDDEN_VALUE,
     AgeFilter,
@@ -152,12 +153,27 @@ class ConflictAdmin(WorklistAdmin):
     list_display_links = None
     list_filter = (ConflictStatusFilter, "domain", SourceFilter, FieldFilter, OwnerOrgFilter, AgeFilter)
     search_fields = ("field",)
+    search_help_text = "A field name, or a record's code (CUS-000004)."
     ordering = ("opened_at", "id")
     actions = ["take_source_for_selected"]
     list_title = "Conflict inbox"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(golden_code=golden_annotation("golden_id"))
+
+    def get_search_results(self, request, queryset, search_term):
+        """A field name (part of it), or a record's code: a subquery per domain on its code index, no join.
+
+        ``queryset`` is the list's (scoped and filtered already): the code only narrows it further.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(field__icontains=term)
+        for domain in registry:
+            records = domain.model_class._base_manager.filter(**{f"{domain.business_key}__in": {term, term.upper()}})
+            condition |= Q(domain=domain.name, golden_id__in=records.values("pk"))
+        return queryset.filter(condition), False
 
     # --- columns ------------------------------------------------------------------------------
     @admin.display(description="conflict", ordering="field")
@@ -187,7 +203,8 @@ class ConflictAdmin(WorklistAdmin):
         if record is None:  # the record moved out of the steward's scope since the conflict was raised
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         may_resolve = conflict.status == ConflictStatus.OPEN and stewardship.may_decide(request.user, record)
-        form = ResolveForm(request.POST or None, candidates=conflict.candidates)
+        revealing = asks_to_reveal(request)  # the reveal button posts too: it decides nothing
+        form = ResolveForm(None if revealing else request.POST or None, candidates=conflict.candidates)
         if request.method == "POST" and may_resolve and form.is_valid():
             try:
                 self._decide(request, conflict, record, form)
@@ -195,7 +212,13 @@ class ConflictAdmin(WorklistAdmin):
                 form.add_error(None, _message(exc))
             else:
                 return self.back_to_list(request)
-        hidden = conflict.field in domain.sensitive_fields and not may_see_sensitive(request, record)
+        # A sensitive field's values stay masked, even for users who may read them, until they reveal (audited).
+        disputed_sensitive = conflict.field in domain.sensitive_fields
+        allowed = disputed_sensitive and may_see_sensitive(request, record)
+        revealed = disputed_sensitive and reveal_on_screen(
+            request, domain, record, allowed=allowed, screen="conflict", fields=[conflict.field]
+        )
+        hidden = disputed_sensitive and not revealed
         context = self.page_context(
             request,
             f"Conflict on {conflict.field} of {record}",
@@ -218,6 +241,8 @@ class ConflictAdmin(WorklistAdmin):
             locked=conflict.field in (record.locked_fields or []),
             form=form,
             may_resolve=may_resolve,
+            may_reveal=allowed and not revealed,
+            revealed=revealed,
         )
         return TemplateResponse(request, "admin/masterdata/conflict/resolve.html", context)
 
@@ -230,7 +255,10 @@ class ConflictAdmin(WorklistAdmin):
         else:
             value = stewardship.shown_value(record, conflict.field) if data["choice"] == KEEP else form.decided_value()
             conflicts.resolve(conflict, value, request.user, reason, lock=lock)
-            summary = f"Resolved: {conflict.field} set to {value!r}{' and locked' if lock else ''}."
+            # The admin log and the message are stored and shown in clear: a sensitive value only masked.
+            logged = HIDDEN_VALUE if conflict.field in registry.get(conflict.domain).sensitive_fields else repr(value)
+            summary = f"Resolved: {conflict.field} set to {logged}{' and locked' if lock else ''}."
+        conflict.refresh_from_db(fields=["status"])  # the log names the conflict as the decision left it
         self.log_change(request, conflict, f"{summary} Reason: {reason}")
         self.message_user(request, f"{record}: {summary}", messages.SUCCESS)
 
@@ -306,6 +334,7 @@ class ConflictAdmin(WorklistAdmin):
                 self.message_user(request, f"{conflict.golden_code} {conflict.field}: {_message(exc)}", messages.ERROR)
                 continue
             done += 1
+            conflict.refresh_from_db(fields=["status"])
             lock = " and locked" if data["lock"] else ""
             self.log_change(
                 request, conflict, f"Resolved in bulk: took {data['source']}'s value{lock}. Reason: {data['reason']}"

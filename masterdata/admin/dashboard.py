@@ -77,7 +77,7 @@ def context(request: HttpRequest) -> dict[str, Any]:
     quality = None
     if data.quality is not None:
         quality = {
-            "rows": data.quality,
+            "rows": [(labels.get(row.domain, row.domain), row) for row in data.quality],
             "chart": bar_list(
                 [(labels.get(r.domain, r.domain), Bar(r.score.value, r.score.url)) for r in data.quality],
                 scale=100,

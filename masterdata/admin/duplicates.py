@@ -12,6 +12,8 @@ from typing import Any
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -30,6 +32,7 @@ from masterdata.models import (
 from masterdata.registry import Domain, registry
 from masterdata.services import golden, matching, merge, stewardship
 
+from .sensitive import asks_to_reveal, reveal_on_screen
 from .worklist import (
     HIDDEN_VALUE,
     OwnerOrgFilter,
@@ -89,13 +92,14 @@ class MergeForm(ReasonForm):
         }
 
 
-def _compare_rows(request, domain: Domain, a: GoldenRecord, b: GoldenRecord) -> list[dict]:
+def _compare_rows(domain: Domain, a: GoldenRecord, b: GoldenRecord, shown_clear: dict[str, bool]) -> list[dict]:
     """One row per field a steward chooses: both values, whether they differ, and the side to take by default.
 
     By default a field keeps A's value (A, the older record, survives) unless only B has one.
-    Sensitive values stay hidden on a side the steward may not reveal.
+    Sensitive values stay masked on a side unless ``shown_clear`` says it was revealed (audited):
+    choosing a side by its radio button needs no clear value.
     """
-    hide_a, hide_b = not may_see_sensitive(request, a), not may_see_sensitive(request, b)
+    hide_a, hide_b = not shown_clear.get("a"), not shown_clear.get("b")
     rows = []
     for name in merge.mergeable_fields(domain):
         value_a, value_b = stewardship.shown_value(a, name), stewardship.shown_value(b, name)
@@ -112,6 +116,12 @@ def _compare_rows(request, domain: Domain, a: GoldenRecord, b: GoldenRecord) -> 
             }
         )
     return rows
+
+
+def decisions_of(row) -> list[LogEntry]:
+    """Who decided what on ``row``, when and why (the admin log keeps each decision with its reason)."""
+    entries = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(row), object_id=str(row.pk))
+    return list(entries.select_related("user").order_by("-action_time", "-id")[:50])
 
 
 @admin.register(DuplicateSuspect)
@@ -164,10 +174,13 @@ class DuplicateSuspectAdmin(WorklistAdmin):
         both = a is not None and b is not None
         open_pair = pair.status == SuspectStatus.OPEN and both and GoldenStatus.MERGED not in (a.status, b.status)
         may_decide = open_pair and all(stewardship.may_decide(request.user, r) for r in (a, b))
-        rows = _compare_rows(request, domain, a, b) if both else []
-        posted = request.method == "POST"
+        allowed, revealed = _reveal_sides(request, domain, {"a": a, "b": b}, "duplicate compare")
+        rows = _compare_rows(domain, a, b, revealed) if both else []
+        revealing = asks_to_reveal(request)  # the reveal button posts the merge form: it decides nothing
+        posted = request.method == "POST" and not revealing
         not_duplicate = posted and "_not_duplicate" in request.POST
-        form = MergeForm(request.POST if posted and not not_duplicate else None, rows=rows)
+        kept = {name: value for name, value in request.POST.items() if name.startswith(("take_", "survivor"))}
+        form = MergeForm(request.POST if posted and not not_duplicate else None, rows=rows, initial=kept)
         reason_form = ReasonForm(request.POST if not_duplicate else None, prefix="nd")
         if posted and may_decide:
             response = self._decide(request, pair, domain, (a, b), form, reason_form, not_duplicate)
@@ -192,6 +205,9 @@ class DuplicateSuspectAdmin(WorklistAdmin):
             reasons=describe_reasons(pair.reasons),
             may_decide=may_decide,
             merges=list(pair.merges.order_by("-merged_at")),
+            decisions=decisions_of(pair),
+            may_reveal=any(allowed.values()) and not any(revealed.values()),
+            revealed=any(revealed.values()),
         )
         return TemplateResponse(request, "admin/masterdata/duplicatesuspect/compare.html", context)
 
@@ -255,8 +271,9 @@ class MergeRecordAdmin(WorklistAdmin):
         may_unmerge = record.status == MergeStatus.MERGED and all(
             stewardship.may_decide(request.user, r) for r in (survivor, loser)
         )
-        form = ReasonForm(request.POST or None)
-        if request.method == "POST" and may_unmerge and form.is_valid():
+        revealing = asks_to_reveal(request)  # the reveal button decides nothing
+        form = ReasonForm(None if revealing else request.POST or None)
+        if request.method == "POST" and not revealing and may_unmerge and form.is_valid():
             try:
                 done = merge.unmerge(record, request.user, form.cleaned_data["reason"])
             except (golden.GoldenRecordError, ValidationError) as exc:
@@ -266,7 +283,7 @@ class MergeRecordAdmin(WorklistAdmin):
                 self.log_change(request, done, f"Unmerged. Reason: {form.cleaned_data['reason']}.{kept}")
                 self.message_user(request, f"Unmerged {loser.code} from {survivor.code}.{kept}", messages.SUCCESS)
             return HttpResponseRedirect(request.get_full_path())
-        hidden = set(domain.sensitive_fields) if not may_see_sensitive(request, survivor) else set()
+        allowed, revealed = _reveal_sides(request, domain, {"survivor": survivor, "loser": loser}, "merge")
         context = self.page_context(
             request,
             f"Merge of {loser.code} into {survivor.code}",
@@ -277,11 +294,13 @@ class MergeRecordAdmin(WorklistAdmin):
             loser=loser,
             survivor_url=record_url(domain.name, survivor.pk),
             loser_url=record_url(domain.name, loser.pk),
-            choices=_choice_rows(domain, record, hidden),
+            choices=_choice_rows(domain, record, revealed),
             links=SourceLink.objects.filter(pk__in=[m["id"] for m in record.moved_links]).select_related("source"),
             children=_children(record),
             form=form,
             may_unmerge=may_unmerge,
+            may_reveal=any(allowed.values()) and not any(revealed.values()),
+            revealed=any(revealed.values()),
         )
         return TemplateResponse(request, "admin/masterdata/mergerecord/detail.html", context)
 
@@ -311,8 +330,25 @@ def _links_by_side(domain: Domain, pair: DuplicateSuspect) -> dict[str, list[Sou
     return sides
 
 
-def _choice_rows(domain: Domain, record: MergeRecord, hidden: set[str]) -> list[dict[str, Any]]:
+def _reveal_sides(
+    request, domain: Domain, records: dict[str, GoldenRecord | None], screen: str
+) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(may reveal, revealed now) per side: masked first, clear after the Reveal button, one audit event per record."""
+    allowed = {
+        side: bool(record is not None and domain.sensitive_fields and may_see_sensitive(request, record))
+        for side, record in records.items()
+    }
+    revealed = {
+        side: record is not None and reveal_on_screen(request, domain, record, allowed=allowed[side], screen=screen)
+        for side, record in records.items()
+    }
+    return allowed, revealed
+
+
+def _choice_rows(domain: Domain, record: MergeRecord, revealed: dict[str, bool]) -> list[dict[str, Any]]:
+    """The values each side had before the merge; sensitive ones masked on a side not revealed."""
     model = domain.model_class
+    sensitive = set(domain.sensitive_fields)
     rows = []
     for name, side in sorted(record.field_choices.items()):
         f = model._meta.get_field(name)
@@ -322,8 +358,8 @@ def _choice_rows(domain: Domain, record: MergeRecord, hidden: set[str]) -> list[
             {
                 "name": name,
                 "side": side,
-                "survivor": HIDDEN_VALUE if name in hidden else shown(before_s),
-                "loser": HIDDEN_VALUE if name in hidden else shown(before_l),
+                "survivor": HIDDEN_VALUE if name in sensitive and not revealed["survivor"] else shown(before_s),
+                "loser": HIDDEN_VALUE if name in sensitive and not revealed["loser"] else shown(before_l),
                 "changed": side == merge.LOSER and before_s != before_l,
             }
         )

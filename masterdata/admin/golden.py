@@ -24,12 +24,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from masterdata.models import GoldenStatus, OrgUnit
 from masterdata.registry import Domain, registry
-from masterdata.services import access, golden, history, sensitive
+from masterdata.services import access, golden, history
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
 from .filters import ScopedOrgUnitFilter
 from .record_page import RecordPageMixin
-from .sensitive import SensitiveAdminMixin, SensitiveFormMixin
+from .sensitive import SensitiveAdminMixin, SensitiveFormMixin, reveal_on_screen
 
 #: Bookkeeping shown read-only: the hub maintains these itself.
 RECORD_FIELDS = ("status", "merged_into", "version", "created_at", "updated_at")
@@ -99,6 +99,7 @@ class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin
     show_full_result_count = False
     history_list_per_page = 50
     object_history_list_template = "admin/golden/object_history_list.html"
+    object_history_form_template = "admin/golden/object_history_form.html"
     actions = ["deactivate_selected", "reactivate_selected"]
 
     # --- layout -------------------------------------------------------------------------------
@@ -244,8 +245,12 @@ class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin
         return record
 
     def history_view(self, request, object_id, extra_context=None):
-        self._visible_record_or_404(request, object_id)
-        return super().history_view(request, object_id, extra_context)
+        record = self._visible_record_or_404(request, object_id)
+        allowed = bool(self.domain.sensitive_fields) and self.may_see_sensitive(request, record)
+        revealed = reveal_on_screen(request, self.domain, record, allowed=allowed, screen="history")
+        request._mdm_history_revealed = revealed  # read by set_history_delta_changes below
+        context = {**(extra_context or {}), "may_reveal": allowed and not revealed, "revealed": revealed}
+        return super().history_view(request, object_id, context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         record = self._visible_record_or_404(request, object_id)
@@ -268,21 +273,14 @@ class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin
         rows = list(historical_records)
         if not rows:
             return
-        hidden: set[str] = set()
-        record = None
-        if self.domain.sensitive_fields:
-            record = self.get_object(request, str(rows[0].id))
-            if record is None or not self.may_see_sensitive(request, record):
-                hidden = set(self.domain.sensitive_fields)
-        shown: set[str] = set()
+        # Sensitive values stay masked until the user presses Reveal (history_view audits it).
+        revealed = getattr(request, "_mdm_history_revealed", False)
+        hidden: set[str] = set() if revealed else set(self.domain.sensitive_fields)
         for row, changes in history.with_changes(rows):
             row.history_delta_changes = [
                 {**change, "old": HIDDEN_VALUE, "new": HIDDEN_VALUE} if change["field"] in hidden else change
                 for change in changes
             ]
-            shown |= {c["field"] for c in changes if c["field"] in self.domain.sensitive_fields}
-        if record is not None and shown and not hidden:  # clear sensitive values on the page: a reveal
-            sensitive.audit_reveal(self.domain, [record], shown, via="admin history", request=request)
 
     # --- writes -------------------------------------------------------------------------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from masterdata.models import Conflict, GoldenRecord, MergeRecord, SourceLink
 from masterdata.services import conflicts, golden, history, stewardship
 
+from .sensitive import reveal_on_screen
 from .worklist import HIDDEN_VALUE, age, shown
 
 #: Versions listed on the record page (the full list is on the history page).
@@ -69,10 +70,14 @@ class RecordPageMixin:
         opts = self.model._meta
         return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=args)
 
-    def _hidden_fields(self, request, record: GoldenRecord) -> set[str]:
-        if self.domain.sensitive_fields and not self.may_see_sensitive(request, record):
-            return set(self.domain.sensitive_fields)
-        return set()
+    def _hidden_fields(self, request, record: GoldenRecord, screen: str) -> tuple[set[str], dict[str, bool]]:
+        """Sensitive fields stay masked, even for users who may read them, until they press Reveal (audited)."""
+        if not self.domain.sensitive_fields:
+            return set(), {"may_reveal": False, "revealed": False}
+        allowed = self.may_see_sensitive(request, record)
+        if reveal_on_screen(request, self.domain, record, allowed=allowed, screen=screen):
+            return set(), {"may_reveal": False, "revealed": True}
+        return set(self.domain.sensitive_fields), {"may_reveal": allowed, "revealed": False}
 
     def _record_or_redirect(self, request, object_id):
         record = self.get_object(request, unquote(object_id))
@@ -85,7 +90,7 @@ class RecordPageMixin:
         record, refused = self._record_or_redirect(request, object_id)
         if refused:
             return refused
-        hidden = self._hidden_fields(request, record)
+        hidden, reveal = self._hidden_fields(request, record, "record page")
         links = list(SourceLink.objects.filter(domain=self.domain.name, golden_id=record.pk).select_related("source"))
         open_conflicts = Conflict.objects.filter(domain=self.domain.name, golden_id=record.pk, status="open")
         may_change = self.has_change_permission(request, record)
@@ -109,6 +114,7 @@ class RecordPageMixin:
             "history_url": self._url("history", record.pk),
             "diff_url": self._url("diff", record.pk),
             "lock_url": self._url("lock", record.pk),
+            **reveal,
         }
         return TemplateResponse(request, "admin/golden/record_page.html", context)
 
@@ -160,7 +166,7 @@ class RecordPageMixin:
         if len(rows) != len(set(ids)):
             raise Http404("No such version of this record.")
         older, newer = sorted((rows[int(i)] for i in ids), key=lambda r: r.history_id)
-        hidden = self._hidden_fields(request, record)
+        hidden, reveal = self._hidden_fields(request, record, "version diff")
         fields = self._diff_rows(older, newer, hidden)
         context = {
             **self.admin_site.each_context(request),
@@ -176,6 +182,7 @@ class RecordPageMixin:
             "record_url": self._url("record", record.pk),
             "revert_url": self._url("simple_history", record.pk, older.history_id),
             "may_revert": self.has_change_permission(request, record),
+            **reveal,
         }
         return TemplateResponse(request, "admin/golden/version_diff.html", context)
 

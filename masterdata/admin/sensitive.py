@@ -24,6 +24,28 @@ from masterdata.fields import SensitiveField
 from masterdata.registry import registry
 from masterdata.services import audit, golden, sensitive
 
+#: The POST field of the "Reveal sensitive values (audited)" button the workspace screens share.
+REVEAL_FIELD = "_reveal"
+
+
+def asks_to_reveal(request) -> bool:
+    """Did the user press the screen's reveal button? (A POST: a link or a prefetch never reveals.)"""
+    return request.method == "POST" and REVEAL_FIELD in request.POST
+
+
+def reveal_on_screen(request, domain, record, *, allowed: bool, screen: str, fields: Any = None) -> bool:
+    """Show ``record``'s sensitive values in clear on this response? Only after the button, and audited.
+
+    Workspace screens (record page, version diff, conflict, failure) mask sensitive values even
+    for users who may read them: the clear values appear when the user asks, and each time one
+    audit event names the user, the record, the fields and the screen.
+    """
+    if not (allowed and domain.sensitive_fields and asks_to_reveal(request)):
+        return False
+    shown = domain.sensitive_fields if fields is None else fields
+    sensitive.audit_reveal(domain, [record], shown, via=f"admin {screen}", request=request)
+    return True
+
 
 class SensitiveFormMixin:
     """ModelForm mixin: sensitive fields start from their mask; the mask sent back keeps the value."""

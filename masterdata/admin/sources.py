@@ -1,22 +1,43 @@
 """Admin of source systems (with their per-domain direction and trust) and source links.
 
-These are integration settings, not golden records: they follow plain model permissions,
-which stewards do not hold by default.
+Source systems are integration settings: they follow plain model permissions. A source link
+holds the source's whole record, so it is scoped like the golden record it points at (a
+steward of one company never lists another company's links), and its payload shows sensitive
+values masked — to everyone, first: a user who may read them on that record presses *Reveal*
+(a POST, one audit event) to see them once, as on the other workspace screens.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, CharField, OuterRef, Subquery, Value, When
-from django.urls import NoReverseMatch, reverse
+from django.http import Http404
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from masterdata.models import SourceDomain, SourceLink, SourceSystem
 from masterdata.registry import registry
+from masterdata.services import access, sensitive, stewardship
+
+REVEALED_NOTE = (
+    "Sensitive values are shown in clear on this page: this reveal is recorded in the audit log under your name."
+)
+
+
+def _sensitive_record(link: SourceLink) -> tuple[Any, Any]:
+    """(domain, golden record) when the link's domain has sensitive fields, else (domain or None, None)."""
+    domain = registry.get(link.domain) if link.domain in registry else None
+    if domain is None or not domain.sensitive_fields:
+        return domain, None
+    return domain, link.golden_record
 
 
 class SourceDomainInline(admin.TabularInline):
@@ -95,7 +116,37 @@ class SourceLinkAdmin(admin.ModelAdmin):
     readonly_fields = ("golden_record_display", "payload_display", "payload_hash", "created_at", "updated_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(golden_code=golden_code_annotation())
+        links = stewardship.restrict_links(request.user, super().get_queryset(request))
+        return links.annotate(golden_code=golden_code_annotation())
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.reveal_view))
+        opts = self.model._meta
+        return [
+            path("<path:object_id>/reveal/", view, name=f"{opts.app_label}_{opts.model_name}_reveal"),
+            *super().get_urls(),
+        ]
+
+    def get_object(self, request, object_id, from_field=None):
+        link = super().get_object(request, object_id, from_field)
+        if link is not None:
+            link.viewer = request.user  # the payload display masks by the viewer's rights
+            link.revealed = bool(getattr(request, "_reveal_link", False))
+        return link
+
+    def reveal_view(self, request, object_id: str):
+        """The link's page with its payload's sensitive values in clear: a POST, audited once per press."""
+        link = self.get_object(request, unquote(object_id))
+        if link is None or not self.has_view_or_change_permission(request, link):
+            raise Http404("No such source link in your scope.")
+        domain, record = _sensitive_record(link)
+        if record is None or not access.can_act_on(request.user, record, "view_sensitive"):
+            raise PermissionDenied("You may not reveal sensitive values of this record.")
+        sensitive.audit_reveal(domain, [record], domain.sensitive_fields, via="admin source link", request=request)
+        shown = copy.copy(request)
+        shown.method = "GET"  # render the page; the admin would take a POST as a save
+        shown._reveal_link = True
+        return self.change_view(shown, object_id)
 
     @admin.display(description="golden record", ordering="golden_code")
     def golden_record_column(self, obj) -> str:
@@ -105,7 +156,26 @@ class SourceLinkAdmin(admin.ModelAdmin):
 
     @admin.display(description="last payload")
     def payload_display(self, obj) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.last_payload, indent=2, ensure_ascii=False, default=str))
+        """Masked first; clear only on the page the Reveal button returned (audited there)."""
+        payload = obj.last_payload
+        domain, record = _sensitive_record(obj)
+        viewer = getattr(obj, "viewer", None)
+        allowed = record is not None and viewer is not None and access.can_act_on(viewer, record, "view_sensitive")
+        button = note = ""
+        if record is not None and not (allowed and getattr(obj, "revealed", False)):
+            payload = sensitive.masked_payload(payload, domain, sensitive.current_values(record).values())
+            if allowed:  # the change form wraps this field: the button posts it to the reveal view
+                opts = self.model._meta
+                url = reverse(f"admin:{opts.app_label}_{opts.model_name}_reveal", args=[obj.pk])
+                button = format_html(
+                    '<div class="reveal-form"><button type="submit" name="_reveal" value="1" class="button" '
+                    'formaction="{}" formnovalidate>Reveal sensitive values (audited)</button></div>',
+                    url,
+                )
+        elif record is not None:
+            note = format_html('<p class="help reveal-note">{}</p>', REVEALED_NOTE)
+        text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+        return format_html("{}<pre>{}</pre>{}", note, text, button)
 
     @admin.display(description="golden record")
     def golden_record_display(self, obj) -> str:

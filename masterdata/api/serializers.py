@@ -9,6 +9,7 @@ Sensitive fields are masked unless the request's user may read them in clear
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,17 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
         help_text="active or inactive (records are merged by the merge service, never deleted).",
     )
     merged_into = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """Built once per serializer class and copied for each use, as DRF copies declared fields.
+
+        ModelSerializer otherwise inspects the model and builds every field again on each request.
+        """
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            type(self)._built_fields = built
+        return copy.deepcopy(built)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         """Refuse unstorable text before any field looks it up in the database."""

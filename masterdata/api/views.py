@@ -166,7 +166,10 @@ class GoldenRecordViewSet(
         model = self.domain.model_class
         if getattr(self, "swagger_fake_view", False):
             return model.objects.none()  # schema generation: no user, no scope
-        queryset = model.objects.select_related(*self.rendered_relations())
+        relations = self.rendered_relations()
+        queryset = model.objects.select_related(*relations)
+        if self.request.method in permissions.SAFE_METHODS:
+            queryset = queryset.defer(*self.unrendered_columns(relations))
         return access.restrict(self.request.user, self.domain, queryset, "view")
 
     def rendered_relations(self) -> list[str]:
@@ -178,6 +181,26 @@ class GoldenRecordViewSet(
         return [
             f.name for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey) and f.name != "merged_into"
         ]
+
+    def unrendered_columns(self, relations: list[str]) -> list[str]:
+        """The joined records' columns a read never shows (all but id and code).
+
+        A page of 50 customers otherwise also loads 50 org units whole, JSON columns decoded and
+        copied for change tracking, only for their codes.
+        """
+        model = self.domain.model_class
+        return [
+            f"{name}__{f.name}"
+            for name in relations
+            for f in model._meta.get_field(name).related_model._meta.concrete_fields
+            if not f.primary_key and f.name != "code"
+        ]
+
+    def filter_queryset(self, queryset):
+        """A single record without query parameters needs no filter backend (they would leave it unchanged)."""
+        if self.action != "list" and not self.request.query_params:
+            return queryset
+        return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
         return self.domain.serializer_class

@@ -14,6 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from masterdata.fields import SealedJSONField, SealedQuerySet
 from masterdata.registry import domain_choices, registry
 
 from .sources import SourceSystem
@@ -102,8 +103,8 @@ class Conflict(models.Model):
     field = models.CharField(max_length=100)
     status = models.CharField(max_length=10, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
     reason = models.CharField(max_length=40, choices=ConflictReason.choices)
-    golden_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
-    candidates = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    golden_value = SealedJSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    candidates = SealedJSONField(default=list, blank=True, encoder=DjangoJSONEncoder, items_key="value")
     owner_org = models.ForeignKey(
         "masterdata.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -113,8 +114,10 @@ class Conflict(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    resolution_value = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    resolution_value = SealedJSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     resolution_note = models.TextField(blank=True, default="")
+
+    objects = SealedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at", "id"]
@@ -137,7 +140,10 @@ class Conflict(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.domain}#{self.golden_id}.{self.field} ({self.status})"
+        """``customer CUS-000029.address (resolved)`` when the record's code is annotated, else by id."""
+        code = getattr(self, "golden_code", None)
+        record = f"{self.domain} {code}" if code else f"{self.domain}#{self.golden_id}"
+        return f"{record}.{self.field} ({self.get_status_display().lower()})"
 
 
 class SuspectStatus(models.TextChoices):

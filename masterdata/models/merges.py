@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from masterdata.fields import SealedJSONField, SealedQuerySet
 from masterdata.registry import domain_choices
 
 from .governance import DuplicateSuspect
@@ -41,14 +42,14 @@ class MergeRecord(models.Model):
         "masterdata.OrgUnit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     field_choices = models.JSONField(default=dict, blank=True, help_text='Field → "survivor" or "loser".')
-    survivor_before = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
-    loser_before = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
-    survivor_after = models.JSONField(
+    survivor_before = SealedJSONField(default=dict, encoder=DjangoJSONEncoder)
+    loser_before = SealedJSONField(default=dict, encoder=DjangoJSONEncoder)
+    survivor_after = SealedJSONField(
         default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="The values the merge wrote to the survivor."
     )
     moved_links = models.JSONField(default=list, blank=True, help_text="[{id, last_pushed_version}]")
     moved_children = models.JSONField(default=list, blank=True, help_text="[{model, field, ids}]")
-    moved_conflicts = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    moved_conflicts = SealedJSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
     closed_conflicts = models.JSONField(default=list, blank=True)
     moved_suspects = models.JSONField(default=list, blank=True)
     moved_owned_rows = models.JSONField(
@@ -68,6 +69,8 @@ class MergeRecord(models.Model):
     kept_on_unmerge = models.JSONField(
         default=list, blank=True, help_text="Survivor fields changed after the merge, left as they were."
     )
+
+    objects = SealedQuerySet.as_manager()
 
     class Meta:
         verbose_name = "merge"

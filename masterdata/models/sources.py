@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from masterdata.fields import SealedJSONField, SealedQuerySet
 from masterdata.registry import domain_choices, registry
 
 
@@ -124,11 +125,11 @@ class SourceLink(models.Model):
     source_key = models.CharField(max_length=200)
     golden_id = models.BigIntegerField(db_index=False)
     status = models.CharField(max_length=10, choices=LinkStatus.choices, default=LinkStatus.ACTIVE)
-    last_payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    last_payload = SealedJSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     payload_hash = models.CharField(max_length=64, blank=True, default="")
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_pushed_version = models.PositiveIntegerField(null=True, blank=True)
-    source_values = models.JSONField(
+    source_values = SealedJSONField(
         default=dict,
         blank=True,
         encoder=DjangoJSONEncoder,
@@ -137,6 +138,8 @@ class SourceLink(models.Model):
     source_etag = models.CharField(max_length=200, blank=True, default="", help_text="The source's ETag of it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SealedQuerySet.as_manager()
 
     class Meta:
         ordering = ["source__code", "domain", "source_key"]

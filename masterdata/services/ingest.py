@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from masterdata.models import ConflictReason, GoldenRecord, GoldenStatus, LinkStatus, SourceLink, SourceSystem
 from masterdata.registry import Domain
+from masterdata.services import bulk_sql, ingest_write, matching, quality
 from masterdata.services import conflicts as conflict_service
-from masterdata.services import ingest_write, matching, quality
 from masterdata.services.ingest_schema import Errors, Pending, RecordSchema
 from masterdata.services.survivorship import CONFLICT, TAKE, RuleBook, comparable, is_empty
 
@@ -123,6 +123,8 @@ class Item:
     outcome: RecordOutcome
     observed_at: datetime
     digest: str = ""
+    observed_text: str = ""
+    """``observed_at`` in ISO format, as provenance records it (made once per record)."""
     link: SourceLink | None = None
     values: dict[str, Any] = field(default_factory=dict)
     target: Target | None = None
@@ -166,6 +168,7 @@ class Batch:
         self.domain = domain
         self.model = domain.model_class
         self.user = user
+        self.user_name = getattr(user, "username", None)
         self.reason = reason
         self.now = timezone.now()
         self.auto_link_score = matching.auto_link_score() if auto_link_score is None else auto_link_score
@@ -178,6 +181,8 @@ class Batch:
         self.superseded: list[tuple[Item, Item]] = []
         self.created_codes: dict[Any, int] = {}
         """Business keys of the records this batch created → their ids (for references among them)."""
+        self._fk_codes: dict[str, dict[int, str]] = {}
+        """Foreign-key field → {related id: its code}, for two-way comparisons (see :meth:`_code_of`)."""
 
     # --- the pipeline ----------------------------------------------------------------------------
     def run(self, records: Sequence[IncomingRecord]) -> None:
@@ -245,9 +250,10 @@ class Batch:
                 continue
             valid.append(item)
         # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
-        rows = SourceLink.objects.filter(
-            source=self.source, domain=self.domain.name, source_key__in=[i.record.source_key for i in valid]
-        ).values_list("source_key", "id", "golden_id", "status", "payload_hash", "source_values")
+        links = SourceLink.objects.filter(source=self.source, domain=self.domain.name).order_by()  # no join, no sort
+        rows = bulk_sql.among(links, "source_key", [i.record.source_key for i in valid]).values_list(
+            "source_key", "id", "golden_id", "status", "payload_hash", "source_values"
+        )
         by_key = {row[0]: row[1:] for row in rows} if valid else {}
         live = []
         for item in valid:
@@ -386,20 +392,22 @@ class Batch:
         record = target.record
         locked = set(record.locked_fields or ())
         source = self.source.code
+        fields, foreign_keys, pending = self.schema.fields, self.schema.foreign_keys, target.pending
+        known = record.pk is not None  # a new record has no open conflicts nor steward decisions yet
         for name, offered in item.values.items():
             if name in locked:
                 continue
-            f = self.schema.fields[name]
-            current = Pending(target.pending[f.attname]) if f.attname in target.pending else getattr(record, f.attname)
-            shown = item.record.values[name] if name in self.schema.foreign_keys else offered
-            open_conflict = self.conflicts.open_for(record.pk, name)
+            f = fields[name]
+            current = Pending(pending[f.attname]) if f.attname in pending else getattr(record, f.attname)
+            shown = item.record.values[name] if name in foreign_keys else offered
+            open_conflict = self.conflicts.open_for(record.pk, name) if known else None
             if comparable(f, current) == comparable(f, offered):
                 if open_conflict is not None:
                     self.conflicts.refresh(open_conflict, self._candidate(item, name, shown), record)
                 continue
-            if self._echo_or_collision(target, item, f, current, offered, shown):
+            if item.link is not None and self._echo_or_collision(target, item, f, current, offered, shown):
                 continue
-            if self.conflicts.decided_against(record.pk, name, source, shown):
+            if known and self.conflicts.decided_against(record.pk, name, source, shown):
                 continue
             incumbent = (record.provenance or {}).get(name)
             decision = self.rules.decide(
@@ -431,28 +439,46 @@ class Batch:
         value equal to it is no change of the source's own — the echo of our push, or an old value
         it still reports — and is ignored. A value that differs from it while the hub's value
         differs from it too is a two-way collision: neither side wins, a conflict keeps both and
-        the push of the field to the source waits for the steward (foreign keys excepted: they
-        are compared by code only for echoes).
+        the push of the field to the source waits for the steward. A foreign key takes part the
+        same way, compared as the source sees it: by the related record's code.
         """
         known_values = item.link.source_values if item.link is not None else None
         if not known_values or f.name not in known_values:
             return False
         known = known_values[f.name]
         if f.name in self.schema.foreign_keys:
-            return shown == known
-        if comparable(f, offered) == comparable(f, known):
-            return True
-        if isinstance(current, Pending) or comparable(f, current) == comparable(f, known):
-            return False  # only the source changed it: survivorship decides as for any change
+            if _code_text(shown) == _code_text(known):
+                return True
+            ours = None if isinstance(current, Pending) else self._code_of(f, current)
+            if isinstance(current, Pending) or ours == _code_text(known):
+                return False  # only the source changed it
+        else:
+            if comparable(f, offered) == comparable(f, known):
+                return True
+            if isinstance(current, Pending) or comparable(f, current) == comparable(f, known):
+                return False  # only the source changed it: survivorship decides as for any change
+            ours = conflict_service.to_json(current)
         record = target.record
         incumbent = (record.provenance or {}).get(f.name) or {}
         owner = incumbent.get("source")
-        held = conflict_service.candidate(owner, conflict_service.to_json(current), incumbent.get("at"),
-                                          self.rules.trust(owner, f.name))  # fmt: skip
+        held = conflict_service.candidate(owner, ours, incumbent.get("at"), self.rules.trust(owner, f.name))
         reason = ConflictReason.TWO_WAY_COLLISION
         self.conflicts.offer(record, f.name, reason, held, self._candidate(item, f.name, shown))
         item.outcome.conflicts.append(f.name)
         return True
+
+    def _code_of(self, f: Any, pk: int | None) -> str | None:
+        """The code of the record a foreign key points to: one query per field for the whole batch."""
+        if pk is None:
+            return None
+        codes = self._fk_codes.get(f.name)
+        if codes is None or pk not in codes:
+            ids = {getattr(t.record, f.attname) for t in self.targets} | {pk}
+            ids |= {i.values.get(f.name) for t in self.targets for i in t.items}
+            ids = {value for value in ids if isinstance(value, int)}
+            codes = dict(f.related_model._base_manager.filter(pk__in=ids).values_list("pk", "code"))
+            self._fk_codes[f.name] = codes
+        return codes.get(pk)
 
     def _candidate(self, item: Item, name: str, shown: Any) -> dict[str, Any]:
         """The value ``item`` offers for field ``name``, as a conflict candidate."""
@@ -485,10 +511,12 @@ class Batch:
         record = target.record
         if not target.changed:
             record.provenance = dict(record.provenance or {})  # replaced whole, never edited in place
+        if not item.observed_text:
+            item.observed_text = item.observed_at.isoformat()
         record.provenance[name] = {
             "source": self.source.code,
-            "user": getattr(self.user, "username", None),
-            "at": item.observed_at.isoformat(),
+            "user": self.user_name,
+            "at": item.observed_text,
             "rule": rule,
         }
         if name not in target.changed:
@@ -525,7 +553,7 @@ class Batch:
                         claims.setdefault(value, []).append(target)
             if not claims:
                 continue
-            taken = dict(self.model._base_manager.filter(**{f"{attname}__in": list(claims)}).values_list(attname, "pk"))
+            taken = dict(bulk_sql.among(self.model._base_manager.all(), attname, claims).values_list(attname, "pk"))
             label = self.model._meta.verbose_name
             for value, claimants in claims.items():
                 for position, target in enumerate(claimants):
@@ -550,3 +578,8 @@ class Batch:
                 outcome.outcome = UNCHANGED
         if target.is_new:
             self.created_ids.add(target.record.pk)
+
+
+def _code_text(value: Any) -> str | None:
+    """A foreign key's code as sources and the push write it (``1000`` and ``"1000"`` are one code)."""
+    return None if value in (None, "") else str(value)

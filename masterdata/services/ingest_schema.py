@@ -9,14 +9,17 @@ be written, so a bad record fails alone instead of aborting the batch's transact
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models.constraints import CheckConstraint, UniqueConstraint
+from django.db.models.expressions import DatabaseDefault
 
 from masterdata.models import GoldenRecord
 from masterdata.registry import Domain
@@ -63,11 +66,25 @@ class RecordSchema:
             elif name in self.foreign_keys:
                 cleaned[name] = None if raw in (None, "") else str(raw)
             else:
-                try:
-                    cleaned[name] = self.clean_value(f, raw)
-                except ValidationError as exc:
-                    errors[name] = exc.messages
+                key = (name, type(raw), raw) if isinstance(raw, PLAIN_VALUES) else None
+                known = self._values.get(key) if key is not None else None
+                if known is None:
+                    try:
+                        known = (True, self.clean_value(f, raw))
+                    except ValidationError as exc:
+                        known = (False, exc.messages)
+                    if key is not None:
+                        self._values[key] = known
+                if known[0]:
+                    cleaned[name] = known[1]
+                else:
+                    errors[name] = list(known[1])
         return cleaned, errors
+
+    @cached_property
+    def _values(self) -> dict[tuple[str, type, Any], tuple[bool, Any]]:
+        """(field, raw value) → cleaned value or messages: a value seen twice in a batch is cleaned once."""
+        return {}
 
     @staticmethod
     def clean_value(f: models.Field, raw: Any) -> Any:
@@ -121,14 +138,50 @@ class RecordSchema:
         """
         errors: Errors = {}
         if new:
-            try:
-                record.clean_fields(exclude=[*self.foreign_keys, "merged_into", *checked])
-            except ValidationError as exc:
-                errors.update(exc.message_dict)
-        for constraint in self.checks:
-            if holds(constraint.condition, record) is False:
+            errors.update(self._clean_fields(record, {*self.foreign_keys, "merged_into", *checked}))
+        for constraint, condition in self._conditions:
+            if condition(record) is False:
                 errors.setdefault(NON_FIELD_ERRORS, []).append(str(constraint.get_violation_error_message()))
         return errors
+
+    def _clean_fields(self, record: GoldenRecord, exclude: set[str]) -> Errors:
+        """What ``Model.clean_fields(exclude)`` does, with each (field, plain value) cleaned once per batch.
+
+        New records of a batch share most of their untouched values (status, version, empty
+        texts): cleaning ``"active"`` once is enough. Documents (JSON) are cleaned every time.
+        """
+        errors: Errors = {}
+        for f in self.model._meta.fields:
+            if f.name in exclude or f.generated:
+                continue
+            raw = getattr(record, f.attname)
+            if f.blank and raw in f.empty_values:
+                continue
+            if isinstance(raw, DatabaseDefault):
+                continue
+            key = (f.name, type(raw), raw) if isinstance(raw, PLAIN_VALUES) else None
+            known = self._cleaned.get(key) if key is not None else None
+            if known is None:
+                try:
+                    known = (True, f.clean(raw, record))
+                except ValidationError as exc:
+                    known = (False, exc.messages)
+                if key is not None:
+                    self._cleaned[key] = known
+            if known[0]:
+                setattr(record, f.attname, known[1])
+            else:
+                errors[f.name] = list(known[1])
+        return errors
+
+    @cached_property
+    def _cleaned(self) -> dict[tuple[str, type, Any], tuple[bool, Any]]:
+        return {}
+
+    @cached_property
+    def _conditions(self) -> list[tuple[CheckConstraint, Callable[[GoldenRecord], bool | None]]]:
+        """Each check constraint with its condition compiled once (field lookups and operators resolved)."""
+        return [(c, compile_condition(c.condition, self.model._meta)) for c in self.checks]
 
 
 def _related(f: models.ForeignKey) -> models.QuerySet:
@@ -139,47 +192,63 @@ def _single_field(constraint: UniqueConstraint) -> bool:
     return len(constraint.fields) == 1 and constraint.condition is None and not constraint.expressions
 
 
-def holds(node: Any, record: GoldenRecord) -> bool | None:
-    """Evaluate a check-constraint condition on ``record`` with SQL's three-valued logic.
+#: Values cleaned once per batch and reused: immutable and compared by value.
+PLAIN_VALUES = (str, int, bool, Decimal, date, type(None))
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "": lambda a, b: a == b,
+    "exact": lambda a, b: a == b,
+    "in": lambda a, b: a in b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def compile_condition(node: Any, opts: Any) -> Callable[[GoldenRecord], bool | None]:
+    """A check-constraint condition as a function evaluating it on a record with SQL's three-valued logic.
 
     None means "unknown" (a NULL operand, or a lookup this evaluator does not know): a check
     constraint is violated only by False, so unknown leaves the decision to the database.
+    Compiled once per batch: field lookups and operators are resolved here, not per record.
     """
     if isinstance(node, models.Q):
-        results = [holds(child, record) for child in node.children]
-        if node.connector == models.Q.AND:
-            value = False if False in results else (None if None in results else True)
-        else:
-            value = True if True in results else (None if None in results else False)
-        return None if value is None else (not value if node.negated else value)
+        children = [compile_condition(child, opts) for child in node.children]
+        conjunction, negated = node.connector == models.Q.AND, node.negated
+
+        def combined(record: GoldenRecord) -> bool | None:
+            results = [child(record) for child in children]
+            if conjunction:
+                value = False if False in results else (None if None in results else True)
+            else:
+                value = True if True in results else (None if None in results else False)
+            return None if value is None else (not value if negated else value)
+
+        return combined
     lookup, rhs = node
     name, _, operator = lookup.partition("__")
-    opts = record._meta
     f = opts.get_field(name)
-    lhs = getattr(record, f.attname)
+    attname = f.attname
     if operator == "isnull":
-        return (lhs is None) == bool(rhs)
+        return lambda record: (getattr(record, attname) is None) == bool(rhs)
     if operator in ("", "exact") and rhs is None:
-        return lhs is None  # Q(field=None) means IS NULL
-    if isinstance(rhs, models.F):
-        rhs = getattr(record, opts.get_field(rhs.name).attname)  # a NULL column compares as unknown
-    if lhs is None or rhs is None or isinstance(lhs, Pending):
-        return None
-    comparisons = {
-        "": lambda a, b: a == b,
-        "exact": lambda a, b: a == b,
-        "in": lambda a, b: a in b,
-        "gt": lambda a, b: a > b,
-        "gte": lambda a, b: a >= b,
-        "lt": lambda a, b: a < b,
-        "lte": lambda a, b: a <= b,
-    }
-    compare = comparisons.get(operator)
+        return lambda record: getattr(record, attname) is None  # Q(field=None) means IS NULL
+    compare = COMPARISONS.get(operator)
     if compare is None:
-        return None
-    try:
-        if operator == "in":
-            return comparable(f, lhs) in [comparable(f, v) for v in rhs]
-        return compare(comparable(f, lhs), comparable(f, rhs))
-    except TypeError:
-        return None
+        return lambda record: None
+    other = opts.get_field(rhs.name).attname if isinstance(rhs, models.F) else None
+    constant = [comparable(f, v) for v in rhs] if operator == "in" and other is None else None
+
+    def leaf(record: GoldenRecord) -> bool | None:
+        lhs = getattr(record, attname)
+        right = getattr(record, other) if other is not None else rhs  # a NULL column compares as unknown
+        if lhs is None or right is None or isinstance(lhs, Pending):
+            return None
+        try:
+            if operator == "in":
+                return comparable(f, lhs) in (constant if constant is not None else [comparable(f, v) for v in right])
+            return compare(comparable(f, lhs), comparable(f, right))
+        except TypeError:
+            return None
+
+    return leaf

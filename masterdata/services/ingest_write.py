@@ -141,8 +141,9 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
 def _create(batch: Batch, records: list[GoldenRecord]) -> None:
     """Insert new golden records and their first history rows."""
     if bulk_sql.fast():
-        bulk_sql.insert(batch.model, records)
-        _history(batch, records, "+")
+        memo = bulk_sql.JsonMemo()
+        bulk_sql.insert(batch.model, records, memo=memo)
+        _history(batch, records, "+", memo)
     else:
         bulk_create_with_history(records, batch.model, batch_size=bulk_sql.BATCH, **_history_context(batch))
 
@@ -152,8 +153,9 @@ def _update(batch: Batch, records: list[GoldenRecord], fields: list[str]) -> Non
     if not records:
         return
     if bulk_sql.fast():
-        bulk_sql.update(batch.model, records, fields)
-        _history(batch, records, "~")
+        memo = bulk_sql.JsonMemo()
+        bulk_sql.update(batch.model, records, fields, memo=memo)
+        _history(batch, records, "~", memo)
     else:
         bulk_update_with_history(records, batch.model, fields, batch_size=bulk_sql.BATCH, **_history_context(batch))
 
@@ -168,24 +170,36 @@ def _history_context(batch: Batch) -> dict[str, Any]:
     }
 
 
-def _history(batch: Batch, records: list[GoldenRecord], history_type: str) -> None:
-    """The history rows simple-history's bulk helpers would write, inserted with COPY."""
+def _history(batch: Batch, records: list[GoldenRecord], history_type: str, memo: bulk_sql.JsonMemo) -> None:
+    """The history rows simple-history's bulk helpers would write, copied straight from the records.
+
+    Rows, not model instances: the values are the record's own (its JSON documents encoded once
+    for both tables), followed by who, why, when and from which source.
+    """
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         return
     context = _history_context(batch)
     history_model = batch.model.history.model
-    rows = [
-        history_model(
-            history_date=context["default_date"],
-            history_user=context["default_user"],
-            history_change_reason=context["default_change_reason"],
-            history_type=history_type,
-            **{f.attname: getattr(record, f.attname) for f in history_model.tracked_fields},
-            **context["custom_historical_attrs"],
-        )
-        for record in records
-    ]
-    bulk_sql.insert(history_model, rows, with_ids=False)
+    tracked = [f.attname for f in history_model.tracked_fields]
+    user = context["default_user"]
+    extra = {
+        "history_date": context["default_date"],
+        "history_user_id": user.pk if user is not None else None,
+        "history_change_reason": context["default_change_reason"],
+        "history_type": history_type,
+        **context["custom_historical_attrs"],
+    }
+    opts = history_model._meta
+    fields = [opts.get_field(name) for name in tracked]
+    fields += [f for f in opts.concrete_fields if f.attname in extra]
+    converters = bulk_sql.column_converters(fields, memo)
+    constant = [extra[f.attname] for f in fields[len(tracked) :]]
+    with bulk_sql.copy_into(history_model, fields) as copy:
+        for record in records:
+            values = record.__dict__
+            row = [values[name] if name in values else getattr(record, name) for name in tracked]
+            row += constant
+            copy.write_row([convert(value) for convert, value in zip(converters, row, strict=True)])
 
 
 def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:
@@ -209,11 +223,14 @@ def _event(batch: Batch, target: Target, kind: str, fields: list[str]):
 
 
 def _write_links(batch: Batch, targets: list[Target]) -> None:
-    new_links, changed_links = [], []
+    new_links: list[bulk_sql.Row] = []
+    changed_links: list[SourceLink] = []
+    # Written once and dropped: on PostgreSQL new links are values, not model instances.
+    new_link = bulk_sql.row_maker(SourceLink) if bulk_sql.fast() else SourceLink
     for target in targets:
         for item in target.items:
             key = item.record.source_key
-            link = item.link or SourceLink(source=batch.source, domain=batch.domain.name, source_key=key)
+            link = item.link or new_link(source_id=batch.source.pk, domain=batch.domain.name, source_key=key)
             link.golden_id = target.record.pk
             link.last_payload = item.record.payload
             link.payload_hash = item.digest

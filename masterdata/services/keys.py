@@ -79,11 +79,12 @@ def rotate_all(*, actor: Any = None, actor_label: str = "") -> RotationReport:
     return report
 
 
-def _rotate_table(model: type[models.Model], fields: list[models.Field]) -> list[ColumnReport]:
+def _rotate_table(model: type[models.Model], fields: list[models.Field], opening: bool = False) -> list[ColumnReport]:
     quote = connection.ops.quote_name
     table, pk = model._meta.db_table, model._meta.pk.column
     reports = [ColumnReport(f"{table}.{f.column}") for f in fields]
-    columns = ", ".join(quote(f.column) for f in fields)
+    context = sorted({name for f in fields for name in f.rotation_columns})
+    columns = ", ".join(quote(name) for name in [*(f.column for f in fields), *context])
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     select = f"SELECT {quote(pk)}, {columns} FROM {quote(table)} WHERE {quote(pk)} > %s ORDER BY {quote(pk)} LIMIT %s"
     update = f"UPDATE {quote(table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} WHERE {quote(pk)} = %s"
@@ -95,8 +96,10 @@ def _rotate_table(model: type[models.Model], fields: list[models.Field]) -> list
             if not rows:
                 break
             changes = []
-            for key, *stored in rows:
-                new = [_rotated(f, value, key, r) for f, value, r in zip(fields, stored, reports, strict=True)]
+            for key, *values in rows:
+                stored, row = values[: len(fields)], dict(zip(context, values[len(fields) :], strict=True))
+                pairs = zip(fields, stored, reports, strict=True)
+                new = [_rotated(f, value, key, r, row, opening) for f, value, r in pairs]
                 if new != stored:
                     changes.append([*new, key])
             if changes:
@@ -105,17 +108,32 @@ def _rotate_table(model: type[models.Model], fields: list[models.Field]) -> list
     return reports
 
 
-def _rotated(f: models.Field, stored: str | None, key: Any, report: ColumnReport) -> str | None:
+def _rotated(
+    f: models.Field, stored: str | None, key: Any, report: ColumnReport, row: dict[str, Any], opening: bool = False
+) -> str | None:
     if not stored:
         return stored
     try:
-        new = f.rotate_stored(stored)
+        new = f.open_stored(stored) if opening else f.rotate_in_row(stored, row)
     except InvalidToken:
         report.undecryptable.append(key)
         return stored
     if new != stored:
         report.rotated += 1
     return new
+
+
+def seal_existing(apps_registry: Any, app_label: str, *, opening: bool = False) -> None:
+    """Seal the documents of an app's sealed JSON columns stored in clear (run by a data migration).
+
+    The migration's models are used, so it works on the schema of its time; rows already sealed
+    are re-encrypted under the first key, which is harmless. ``opening``: the reverse, every
+    sealed document written back in clear (to migrate back to plain JSON columns).
+    """
+    for model in apps_registry.get_app_config(app_label).get_models():
+        fields = [f for f in model._meta.local_concrete_fields if getattr(f, "rotation_columns", None)]
+        if fields:
+            _rotate_table(model, fields, opening)
 
 
 def _lowest(model: type[models.Model]) -> Any:

@@ -21,6 +21,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from rapidfuzz import fuzz, process
 
 from masterdata.models import DuplicateSuspect, GoldenStatus, SourceLink, SourceSystem, SuspectStatus
 from masterdata.registry import Domain
-from masterdata.services import access
+from masterdata.services import access, bulk_sql
 from masterdata.services.golden import OutOfScope
 
 #: Legal forms and filler words that say nothing about which company a name means.
@@ -63,6 +64,10 @@ def normalise(text: Any) -> str:
     """Lower-case words of ``text`` without punctuation, legal forms or filler words."""
     if text in (None, ""):
         return ""
+    return _normalised(text) if type(text) is str else _normalise(text)
+
+
+def _normalise(text: Any) -> str:
     folded = unicodedata.normalize("NFKC", str(text)).casefold()
     for noise in CJK_NOISE:
         folded = folded.replace(noise, " ")
@@ -71,6 +76,15 @@ def normalise(text: Any) -> str:
     return " ".join(meaningful or words)
 
 
+@lru_cache(maxsize=65_536)
+def _normalised(text: str) -> str:
+    """:func:`normalise` remembered: each batch reads the names of its blocks again (a block holds
+    records of earlier batches), so the same stored names come back batch after batch. Bounded,
+    so memory stays flat however long the load."""
+    return _normalise(text)
+
+
+@lru_cache(maxsize=4096)
 def is_cjk(char: str) -> bool:
     return unicodedata.name(char, "").startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
 
@@ -137,7 +151,8 @@ def exact_matches(domain: Domain, offered: dict[int, dict[str, Any]]) -> dict[in
         if not wanted:
             continue
         owners: dict[Any, int] = {}
-        for value, pk in manager.filter(**{f"{key}__in": set(wanted.values())}).values_list(key, "pk").order_by("pk"):
+        rows = bulk_sql.among(manager, key, set(wanted.values())).values_list(key, "pk").order_by("pk")
+        for value, pk in rows:
             owners.setdefault(value, pk)
         for item, value in wanted.items():
             if value in owners:

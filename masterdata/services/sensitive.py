@@ -4,7 +4,12 @@ A field is sensitive when its domain's registry entry lists it (``Domain.sensiti
 Its value shows in clear only to a user holding the ``view_sensitive`` scope on the record's
 org unit (or group-wide); everyone else sees ``••••1234`` (the last four characters of values
 long enough that four say little). Every time clear values are handed out — a reveal, or an API
-answer to an authorised user — one audit event names the records and fields.
+answer to an authorised user — one audit event names the records and fields. The steward
+screens mask even for authorised users until they press Reveal (``masterdata.admin.sensitive``).
+
+At rest, the values are encrypted in the record's columns (:class:`masterdata.fields.SensitiveField`)
+and every document that may copy them — payloads, conflict values, snapshots — is sealed
+(:class:`masterdata.fields.SealedJSONField`).
 
 A masked value sent back unchanged (a client that PUTs what it read) means "keep the value";
 any other text with the mask character is refused rather than stored.
@@ -101,7 +106,14 @@ def current_values(record: GoldenRecord) -> dict[str, str]:
 
 
 def audit_reveal(
-    domain: Domain, records: Iterable[Any], fields: Iterable[str], *, via: str, user: Any = None, request: Any = None
+    domain: Domain,
+    records: Iterable[Any],
+    fields: Iterable[str],
+    *,
+    via: str,
+    user: Any = None,
+    request: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """One audit event for clear values handed to a user (a reveal, a page of records, a history)."""
     records = list(records)
@@ -117,7 +129,7 @@ def audit_reveal(
         object_id=single.pk if single is not None else "",
         org_unit_id=access.org_unit_of(domain, single) if single is not None else None,
         detail={"domain": domain.name, "fields": sorted(fields), "via": via, "count": len(ids),
-                "ids": ids[:AUDIT_ID_LIMIT]},
+                "ids": ids[:AUDIT_ID_LIMIT], **(extra or {})},
     )  # fmt: skip
 
 
@@ -188,7 +200,7 @@ def masked_payload(payload: Any, domain: Domain | None, known_values: Iterable[s
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(item, key) for item in value]
-        if value in (None, ""):
+        if value in (None, "") or is_masked(value):
             return value
         if (key is not None and _key_name(key) in names) or normalise_for_index(str(value)) in known:
             return mask(value)

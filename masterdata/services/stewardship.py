@@ -40,6 +40,25 @@ def restrict(user: AbstractBaseUser, queryset: QuerySet, action: access.Action =
     return queryset.filter(Q(owner_org__in=access.granted_unit_ids(user, action)) | Q(domain__in=unowned))
 
 
+def restrict_links(user: AbstractBaseUser, queryset: QuerySet) -> QuerySet:
+    """Source links (or rows with ``domain`` and ``golden_id``) of records the user may view.
+
+    A link carries the source's whole record, so it is scoped like the golden record it points
+    at: one subquery per domain the user may view, none for a domain seen group-wide.
+    """
+    if not getattr(user, "is_active", False):
+        return queryset.none()
+    condition = Q(pk__in=[])
+    for name in visible_domains(user, "view"):
+        domain = registry.get(name)
+        if domain.org_field is None or access.has_global_scope(user, "view"):
+            condition |= Q(domain=name)
+            continue
+        owned = access.restrict(user, domain, domain.model_class._base_manager.all(), "view").values("pk")
+        condition |= Q(domain=name, golden_id__in=owned)
+    return queryset.filter(condition)
+
+
 def may_decide(user: AbstractBaseUser, record: GoldenRecord) -> bool:
     """Steward decisions (resolve, lock, merge) need the resolve scope and the right to change the record."""
     return access.can_act_on(user, record, "resolve") and access.can_act_on(user, record, "change")

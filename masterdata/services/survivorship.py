@@ -62,6 +62,8 @@ class RuleBook:
         self.domain = domain
         self.rules = rules
         self.trust_by_source = trust
+        self._first_fill: dict[str, Decision] = {}
+        """Field → the decision for a value nobody supplied yet (the same for every record of a batch)."""
 
     @classmethod
     def load(cls, domain: Domain) -> RuleBook:
@@ -96,6 +98,13 @@ class RuleBook:
         ``incumbent`` is the field's provenance entry (``{source, user, at, rule}``) or None when
         nobody is known to have supplied the current value.
         """
+        if current_empty and incumbent is None:  # a first value: decided by the field's strategy alone
+            known = self._first_fill.get(field_name)
+            if known is None:
+                strategy = self.rule_for(field_name)[0]
+                known = Decision(KEEP if strategy == SurvivorshipStrategy.STEWARD_ONLY else TAKE, strategy)
+                self._first_fill[field_name] = known
+            return known
         strategy, system_of_record = self.rule_for(field_name)
         owner = incumbent.get("source") if incumbent else None
         if strategy == SurvivorshipStrategy.STEWARD_ONLY:

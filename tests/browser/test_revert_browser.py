@@ -42,6 +42,8 @@ def test_a_steward_compares_two_versions_and_reverts(page, steward_a, renamed):
 
     page.get_by_role("link", name="Revert to version 1…").click()
     page.wait_for_url("**/history/*/")
+    crumbs = page.locator(".breadcrumbs").inner_text()  # the steward's words, not simple-history's model
+    assert "Customers" in crumbs and "Historical" not in crumbs and crumbs.endswith("Revert to version 1")
     with page.expect_navigation():
         page.click("input[name=_save]")  # without a reason
     assert "Give a reason for the revert." in page.locator(".errorlist").first.inner_text()

@@ -1,4 +1,7 @@
-"""Integration config as code: ``export_config`` / ``import_config`` round trips, checks with YAML paths, secrets."""
+"""Integration config as code: ``export_config`` / ``import_config`` round trips, checks with YAML paths, secrets.
+
+Push targets and webhook subscriptions are part of the file too (the end of this module).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from django.db import connection as db_connection
 from django_celery_beat.models import PeriodicTask
 
 from connectors.crypto import STORED_PREFIX
-from connectors.models import Connection, Mapping
+from connectors.models import Connection, Mapping, PushTarget, WebhookSubscription
 from connectors.services import config, config_apply, config_export
 from masterdata.models import SourceDomain, SourceSystem, SurvivorshipRule
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +53,12 @@ rules:
 """
 
 
+@pytest.fixture
+def integration_user(db):
+    """The owner the example's webhook names (a webhook sends what its owner may view)."""
+    return UserFactory(username="integration", is_superuser=True)
+
+
 def document(text: str = MINIMAL) -> dict:
     return yaml.safe_load(text)
 
@@ -80,11 +90,11 @@ def counts() -> dict[str, int]:
 
 # --- the examples ----------------------------------------------------------------------------
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_the_shipped_example_configs_are_valid(path):
+def test_the_shipped_example_configs_are_valid(path, integration_user):
     config.load(path.read_text(encoding="utf-8"), path.name)
 
 
-def test_the_real_example_names_sap_odata_the_seed_crm_and_scim(tmp_path):
+def test_the_real_example_names_sap_odata_the_seed_crm_and_scim(tmp_path, integration_user):
     import_text((ROOT / "examples" / "integration.yaml").read_text(encoding="utf-8"), tmp_path)
 
     erp = Connection.objects.get(source__code="erp")
@@ -102,6 +112,15 @@ def test_the_real_example_names_sap_odata_the_seed_crm_and_scim(tmp_path):
     }  # fmt: skip
     assert Connection.objects.get(source__code="hr").protocol == "scim"
     assert not Connection.objects.filter(secret__startswith=STORED_PREFIX).exists()
+    target = PushTarget.objects.get(source__code="crm")
+    assert (target.domain, target.resource, target.lookup_field, target.max_attempts) == (
+        "customer", "/api/customers", "customer_number", 10,
+    )  # fmt: skip
+    lake = WebhookSubscription.objects.get(name="data-lake")
+    assert (lake.owner, lake.domains, lake.secret.reference_name) == (
+        integration_user, ["customer", "supplier", "material"], "LAKE_WEBHOOK_SECRET",
+    )  # fmt: skip
+    assert lake.position  # "start: now": it does not replay the whole history
 
 
 # --- import: idempotent, all or nothing, dry run -----------------------------------------------
@@ -185,9 +204,11 @@ def test_the_import_is_logged_without_secrets(tmp_path, caplog, monkeypatch):
 
 
 # --- export ---------------------------------------------------------------------------------------
-def test_export_import_export_gives_the_same_file(tmp_path):
+def test_export_import_export_gives_the_same_file(tmp_path, integration_user):
     import_text((ROOT / "examples" / "integration.yaml").read_text(encoding="utf-8"), tmp_path)
     first = export()
+    assert yaml.safe_load(first)["sources"][0]["push_targets"][0]["lookup_field"] == "customer_number"
+    assert yaml.safe_load(first)["webhooks"][0]["secret"] == "${ENV:LAKE_WEBHOOK_SECRET}"
 
     output = import_text(first, tmp_path)
 
@@ -347,3 +368,145 @@ def test_the_apply_service_reports_changes_per_field():
     assert result.lines() == ["~ sources[0].mappings[0].schedule: '*/15 * * * *' → '0 * * * *'"]
     assert Mapping.objects.get().pull_task.crontab.minute == "0"
     assert config_export.build()[0]["sources"][0]["mappings"][0]["schedule"] == "0 * * * *"
+
+
+# --- push targets and webhooks ----------------------------------------------------------------------
+OUTBOUND = (
+    MINIMAL.replace(
+        """        schedule: "*/15 * * * *"
+rules:""",
+        """        schedule: "*/15 * * * *"
+    push_targets:
+      - domain: customer
+        resource: /api/customers
+        key_field: id
+        lookup_field: code
+        fields:
+          - {golden: code, target: code}
+          - {golden: name, target: name}
+          - {golden: email, target: contact.email}
+        max_attempts: 5
+rules:""",
+    )
+    + """webhooks:
+  - name: data-lake
+    url: https://lake.example.com/mdm
+    owner: integration
+    domains: [customer]
+    secret: ${ENV:LAKE_SECRET}
+"""
+)
+
+
+def test_an_import_creates_push_targets_and_webhooks_and_a_second_one_changes_nothing(tmp_path, integration_user):
+    output = import_text(OUTBOUND, tmp_path)
+
+    assert "7 changes imported" in output
+    target = PushTarget.objects.get()
+    assert (target.source.code, target.domain, target.key_field, target.lookup_field, target.max_attempts) == (
+        "crm", "customer", "id", "code", 5,
+    )  # fmt: skip
+    assert target.field_map[2] == {"golden": "email", "target": "contact.email"} and not target.paused
+    webhook = WebhookSubscription.objects.get()
+    assert (webhook.url, webhook.owner, webhook.domains, webhook.position) == (
+        "https://lake.example.com/mdm", integration_user, ["customer"], "",
+    )  # fmt: skip
+    cursor = db_connection.cursor()
+    cursor.execute("SELECT secret FROM connectors_webhooksubscription")
+    assert cursor.fetchone()[0] == "${ENV:LAKE_SECRET}"  # a reference, stored as written
+
+    assert "No changes" in import_text(OUTBOUND, tmp_path)
+    exported = export()
+    assert yaml.safe_load(exported)["sources"][0]["push_targets"][0]["fields"] == target.field_map
+    assert "No changes" in import_text(exported, tmp_path) and export() == exported
+
+
+def test_a_dry_run_shows_push_target_and_webhook_changes_and_writes_nothing(tmp_path, integration_user):
+    import_text(OUTBOUND, tmp_path)
+    changed = OUTBOUND.replace("max_attempts: 5", "max_attempts: 9").replace("domains: [customer]", "domains: []")
+    other = UserFactory(username="lake-reader")
+    changed = changed.replace("owner: integration", f"owner: {other.username}")
+
+    output = import_text(changed, tmp_path, "--dry-run")
+
+    assert "~ sources[0].push_targets[0].max_attempts: 5 → 9" in output
+    assert "~ webhooks[0].domains: ['customer'] → []" in output
+    assert "~ webhooks[0].owner: 'integration' → 'lake-reader'" in output
+    assert PushTarget.objects.get().max_attempts == 5 and WebhookSubscription.objects.get().owner == integration_user
+
+
+def test_a_pause_stands_while_the_file_says_nothing_of_it_and_follows_the_file_when_it_does(tmp_path, integration_user):
+    import_text(OUTBOUND, tmp_path)
+    PushTarget.objects.update(paused=True)  # an operator pauses the CRM in the admin
+    WebhookSubscription.objects.update(paused=True)
+
+    assert "No changes" in import_text(OUTBOUND, tmp_path)
+    assert PushTarget.objects.get().paused and WebhookSubscription.objects.get().paused
+    exported = yaml.safe_load(export())
+    assert exported["sources"][0]["push_targets"][0]["paused"] is True and exported["webhooks"][0]["paused"] is True
+
+    import_text(OUTBOUND.replace("max_attempts: 5", "max_attempts: 5\n        paused: false"), tmp_path)
+
+    target = PushTarget.objects.get()
+    assert (target.paused, target.paused_at) == (False, None)
+    import_text(OUTBOUND.replace("max_attempts: 5", "max_attempts: 5\n        paused: true"), tmp_path)
+    assert PushTarget.objects.get().paused_at is not None
+
+
+def test_a_webhook_secret_in_clear_is_refused_or_stored_encrypted_and_never_exported(tmp_path, integration_user):
+    text = OUTBOUND.replace("${ENV:LAKE_SECRET}", "lake-s3cr3t")
+    with pytest.raises(CommandError) as caught:
+        import_text(text, tmp_path)
+    assert "webhooks[0].secret: a secret in clear text is refused" in str(caught.value)
+    assert "lake-s3cr3t" not in str(caught.value)
+
+    import_text(text, tmp_path, "--allow-plaintext-secrets")
+
+    cursor = db_connection.cursor()
+    cursor.execute("SELECT secret FROM connectors_webhooksubscription")
+    assert cursor.fetchone()[0].startswith(STORED_PREFIX)
+    assert WebhookSubscription.objects.get().secret.reveal() == "lake-s3cr3t"
+    exported = export()
+    assert "lake-s3cr3t" not in exported and "secret" not in yaml.safe_load(exported)["webhooks"][0]
+    assert (
+        "webhooks[0].secret — stored encrypted, not exported" in exported
+        and "${ENV:WEBHOOK_DATA_LAKE_SECRET}" in exported
+    )
+    assert "No changes" in import_text(exported, tmp_path)  # the left-out secret is kept
+    assert WebhookSubscription.objects.get().secret.reveal() == "lake-s3cr3t"
+
+
+def outbound() -> dict:
+    return document(OUTBOUND)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["sources"][0]["push_targets"][0]["fields"][1].update(golden="nmae"),
+         "sources[0].push_targets[0].fields[1]: unknown golden field 'nmae' of customer"),
+        (lambda d: d["sources"][0]["push_targets"][0].update(fields={"code": "code", "colour": "c"}),
+         "sources[0].push_targets[0].fields.colour: unknown golden field 'colour' of customer"),
+        (lambda d: d["sources"][0]["push_targets"][0]["fields"].append({"golden": "phone", "target": "code"}),
+         "sources[0].push_targets[0].fields[3]: 'code' is already written by entry 1"),
+        (lambda d: d["sources"][0]["push_targets"][0].pop("key_field"),
+         "sources[0].push_targets[0]: 'key_field' is a required property"),
+        (lambda d: d["sources"][0]["push_targets"][0].update(max_attempts=0),
+         "sources[0].push_targets[0].max_attempts: 0 is less than the minimum"),
+        (lambda d: d["sources"][0]["push_targets"].append(d["sources"][0]["push_targets"][0]),
+         "sources[0].push_targets[1].domain: a push target for domain 'customer' again"),
+        (lambda d: d["sources"][0]["domains"]["customer"].update(direction="pull"),
+         "sources[0].push_targets[0].domain: nothing is pushed unless the source's direction for customer is push"),
+        (lambda d: d["webhooks"][0].update(owner="nobody"), "webhooks[0].owner: no user 'nobody' in the hub"),
+        (lambda d: d["webhooks"][0].update(url="not a url"), "webhooks[0].url: Enter a valid URL"),
+        (lambda d: d["webhooks"][0].update(domains=["customer", "planet"]), "webhooks[0].domains[1]: 'planet' is not"),
+        (lambda d: d["webhooks"][0].pop("secret"), "webhooks[0].secret: A webhook needs a secret"),
+        (lambda d: d["webhooks"].append(dict(d["webhooks"][0])), "webhooks[1].name: webhook name 'data-lake' again"),
+        (lambda d: d["webhooks"][0].update(start="yesterday"), "webhooks[0].start: 'yesterday' is not one of"),
+    ],
+)  # fmt: skip
+def test_every_push_target_and_webhook_problem_names_its_yaml_path(change, expected, integration_user):
+    doc = outbound()
+    change(doc)
+
+    assert any(problem.startswith(expected) for problem in problems(doc)), problems(doc)

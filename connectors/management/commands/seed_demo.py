@@ -61,6 +61,12 @@ class Command(BaseCommand):
         for run in report.runs:
             counts = ", ".join(f"{name} {value}" for name, value in run.counts().items() if value)
             self.stdout.write(f"  pull      {run.source.code} · {run.domain}: {run.status} — {counts or 'nothing'}")
+        work = report.work
+        if work.rules_created or work.records_checked:
+            checked = f"{work.rules_created:>4} rules added, {work.records_checked} records checked"
+            self.stdout.write(f"  quality   {checked}")
+        if work.suspects_found:
+            self.stdout.write(f"  duplicates{work.suspects_found:>4} suspect pairs found")
         verdict = "Demo data written" if report.changed_anything else "Demo data already in place, nothing changed"
         self.stdout.write(self.style.SUCCESS(f"{verdict} ({elapsed:.1f} s)."))
         self.stdout.write("Logins (browser: /admin/, API: /api/v1/):")

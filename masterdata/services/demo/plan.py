@@ -36,6 +36,10 @@ from .payloads import (
 )
 
 DEFAULT_SEED = 20250630
+#: In every company the ERP holds one domestic customer a second time, as the company's customer
+#: at this position: typed in again without its legal form and tax number, for the duplicate scan.
+TWIN_AT = 14
+LEGAL_FORMS = {"DE": " GmbH", "CN": "有限公司", "US": " Inc."}
 TODAY = date(2025, 6, 30)  # the demo's "now": fixed so that a rerun months later changes nothing
 SEEN_AT = datetime.fromisoformat("2025-06-30T06:00:00+00:00")
 
@@ -342,6 +346,10 @@ class _Builder:
                     "attributes": {"industry": self.rng.choice(catalog.CUSTOMER_INDUSTRIES)},
                 }
                 owner = f"{company.code}-SALES" if self.rng.random() < 0.8 else company.code
+                if i == TWIN_AT:  # a firm typed in again (values drawn all the same: the seed stays stable)
+                    earlier = records[len(records) - i + 1 :]  # this company's customers but the first
+                    original = next(r for r in earlier if r.values["country"] == company.country)
+                    values.update(typed_again(original.values))
                 code = f"CUS-{n:06d}"  # the ERP numbers customers externally: its number is the hub's code
                 links = [LinkPlan("erp", code, erp_customer_payload(code, company, owner, values, inactive))]
                 if self.rng.random() < 0.6:
@@ -468,7 +476,7 @@ def rejects(records: dict[str, list[RecordPlan]]) -> list[Reject]:
     material = records["material"][0].links[0].payload
     user = records["employee"][-1].links[0].payload
     return [
-        Reject("erp", "customer", {**erp_row, "KUNNR": "CUS-900001", "KLIMK": "1.2O0.000"}, 7,
+        Reject("erp", "customer", {**erp_row, "KUNNR": "CUS-900001", "KLIMK": typo_o(erp_row["KLIMK"])}, 7,
                "credit limit typed with the letter O"),
         Reject("erp", "customer", {**erp_row, "KUNNR": "CUS-900002", "LAND1": "Deutschland"}, 40,
                "country written out instead of its ISO code"),
@@ -483,6 +491,27 @@ def rejects(records: dict[str, list[RecordPlan]]) -> list[Reject]:
         Reject("crm", "customer", {**crm_customer_payload(customer.code, customer.values), "email": "einkauf(at)firma"},
                25, "an e-mail address that is none"),
     ]  # fmt: skip
+
+
+def typo_o(number: str) -> str:
+    """A number typed with the letter O for its first zero: what a steward corrects back (``12O000.00``)."""
+    return number.replace("0", "O", 1)
+
+
+def typed_again(original: dict[str, Any]) -> dict[str, Any]:
+    """A customer's values as a clerk types the firm in again: same address and phone, legal form
+    dropped (or added where it had none), no tax number, the firm's general e-mail address."""
+    name = original["name"]
+    country = original["country"]
+    for form in (*LEGAL_FORMS.values(), "有限会社", " AG", " Co., Ltd.", " Ltd.", " LLC", " Corp.", " Co.", " mbH"):
+        if name.endswith(form) and len(name) > len(form):
+            name = name[: -len(form)].rstrip(" ,")
+            break
+    else:
+        name += LEGAL_FORMS.get(country, " Ltd.")
+    domain = original["email"].partition("@")[2]
+    return {"name": name, "address": original["address"], "country": country, "phone": original["phone"],
+            "email": f"info@{domain}", "currency": original["currency"], "tax_id": ""}  # fmt: skip
 
 
 def _person(template: dict[str, Any], number: str, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -34,6 +34,8 @@ STEWARD_MODEL_PERMS = [
       for action in ("view", "add", "change")),
     "view_sourcesystem", "view_sourcedomain", "view_sourcelink",
 ]
+#: A demo steward sees, changes and resolves (conflicts, failed syncs, duplicates) their company's records.
+STEWARD_ACTIONS = ("view", "change", "resolve")
 INTEGRATION_USER = "erp-integration"
 INTEGRATION_PERMS = [
     f"{action}_{model}" for model in ("customer", "supplier", "material") for action in ("view", "add", "change")
@@ -121,7 +123,7 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
                 username, f"{username.replace('_', '.')}@{catalog.EMAIL_DOMAIN}", password, is_staff=True
             )
             user.groups.add(stewards)
-        _grant_once(user, units[company.code])
+        _grant_once(user, units[company.code], STEWARD_ACTIONS)
         logins.append(Login(username, f"steward of {company.code} · {company.name}", password))
 
     integration = user_model.objects.filter(username=INTEGRATION_USER).first()
@@ -130,7 +132,7 @@ def _logins(admin_password: str | None, demo_password: str | None) -> list[Login
         integration = user_model.objects.create_user(INTEGRATION_USER, email="", password=None)
         integration.user_permissions.set(Permission.objects.filter(codename__in=INTEGRATION_PERMS))
         token = tokens.issue(integration, "demo ERP integration").key
-    _grant_once(integration, units[catalog.GROUP_CODE])  # the group ERP serves every company
+    _grant_once(integration, units[catalog.GROUP_CODE], ("view", "change"))  # the group ERP serves every company
     logins.append(Login(INTEGRATION_USER, "API system account (token only)", None, token))
     return logins
 
@@ -140,9 +142,9 @@ def new_password() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
 
 
-def _grant_once(user, unit) -> None:
-    """View and change on ``unit``'s subtree, without touching grants that already exist."""
+def _grant_once(user, unit, actions: tuple[str, ...]) -> None:
+    """``actions`` on ``unit``'s subtree, without touching grants that already exist."""
     granted = {(action, granted_unit.pk) for action, granted_unit in access.grants_of(user)}
-    for action in ("view", "change"):
+    for action in actions:
         if (action, unit.pk) not in granted:
             access.grant(user, action, unit)

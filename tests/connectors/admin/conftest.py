@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from connectors.models import FailureClass, FailureDirection, FailureStage, SyncFailure
-from connectors.services import dispatch
+from connectors.services import dispatch, failures
 from tests.conftest import make_steward
 from tests.factories import SourceSystemFactory
 
@@ -32,14 +32,19 @@ def resolver_b(org, stewards_group):
 
 
 def queued(source=None, *, golden=None, key: str = "K-1", **fields: Any) -> SyncFailure:
-    """An open inbound failure (of ``golden``'s record when given) written straight into the queue."""
+    """An open inbound failure (of ``golden``'s record when given) written straight into the queue.
+
+    Owned as the service records it: by the golden record's org unit, else by the group.
+    """
     source = source or SourceSystemFactory()
     now = timezone.now()
+    domain = fields.get("domain", "customer")
+    owner = failures.record_owner(domain, golden.pk) if golden is not None else failures.group_root_id()
     values = {
         "source": source, "domain": "customer", "stage": FailureStage.VALIDATE, "source_key": key, "fingerprint": key,
         "payload": {"id": key, "name": "Broken"}, "error": "email: Enter a valid email address.",
         "errors": {"email": ["Enter a valid email address."]}, "classification": FailureClass.BAD_DATA,
         "golden_id": golden.pk if golden is not None else None, "direction": FailureDirection.INBOUND,
-        "first_failed_at": now, "last_failed_at": now,
+        "first_failed_at": now, "last_failed_at": now, "owner_org_id": owner,
     }  # fmt: skip
     return SyncFailure.objects.create(**(values | fields))

@@ -155,9 +155,14 @@ def test_the_payload_is_pretty_printed_with_credentials_and_sensitive_fields_mas
     assert "&quot;name&quot;: &quot;Acme&quot;" in html  # the rest shows as it came
 
 
-def test_someone_who_may_reveal_sensitive_fields_sees_them_but_never_credentials(superuser, supplier_failure):
-    html = browser(superuser).get(item_url(supplier_failure)).content.decode()
+def test_someone_who_may_reveal_sensitive_fields_sees_them_after_a_reveal_but_never_credentials(
+    superuser, supplier_failure
+):
+    client = browser(superuser)
+    masked = client.get(item_url(supplier_failure)).content.decode()
+    html = client.post(reverse("admin:connectors_syncfailure_reveal", args=[supplier_failure.pk])).content.decode()
 
+    assert "DE89370400440532013000" not in masked and "Reveal sensitive values (audited)" in masked
     assert "DE89370400440532013000" in html and "tok-123" not in html
 
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.connectors.fakes import data
-from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer
+from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer, KeyIndex
 
 STYLES = ("page", "offset", "next_link", "link_header", "cursor")
 
@@ -69,6 +69,7 @@ class CrmFake(FakeServer):
         self.filter_fields = ("code",)
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
         self.versions: dict[str, int] = {}
+        self._index = KeyIndex("id")
         self._ids = itertools.count(1)
 
     def route(self, request: FakeRequest) -> FakeResponse:
@@ -89,7 +90,7 @@ class CrmFake(FakeServer):
         return f'"{self.versions.setdefault(record_id, 1)}"'
 
     def find(self, record_id: str) -> dict[str, Any] | None:
-        return next((r for r in self.records if str(r.get("id")) == record_id), None)
+        return self._index.find(self.records, record_id)
 
     def _create(self, request: FakeRequest) -> FakeResponse:
         body = self._json(request)

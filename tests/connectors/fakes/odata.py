@@ -28,13 +28,21 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
 from tests.connectors.fakes import data
+from tests.connectors.fakes.odata_batch import BatchService
 from tests.connectors.fakes.odata_query import parse_filter, sort_records
-from tests.connectors.fakes.server import AuthPolicy, BadRequest, FakeRequest, FakeResponse, FakeServer, iso
+from tests.connectors.fakes.server import (
+    AuthPolicy,
+    BadRequest,
+    FakeRequest,
+    FakeResponse,
+    FakeServer,
+    KeyIndex,
+    iso,
+)
 
 
 @dataclass
@@ -64,7 +72,7 @@ def key_of_literal(literal: str) -> str:
     return value[1:-1].replace("''", "'") if value.startswith("'") and value.endswith("'") else value
 
 
-class ODataFake(FakeServer, ABC):
+class ODataFake(FakeServer, BatchService, ABC):
     version = 4
     realm = "SAP NetWeaver Application Server"
     max_page_size = 5000
@@ -78,8 +86,12 @@ class ODataFake(FakeServer, ABC):
         next_link: str = "absolute",
         context: str = "absolute",
         root_path: str | None = None,
+        batch_status: int | None = None,
+        batch_annotation: str | None = None,
     ) -> None:
         super().__init__(auth)
+        self.batch_status = batch_status
+        self.batch_annotation = batch_annotation
         if root_path is not None:
             self.root_path = root_path
         self.sets = {entity_set.name: entity_set for entity_set in entity_sets}
@@ -89,6 +101,7 @@ class ODataFake(FakeServer, ABC):
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
         self.batches: list[int] = []
         self.etags: dict[tuple[str, str], int] = {}
+        self._indexes: dict[str, KeyIndex] = {}
         self._numbers = itertools.count(9_000_001)
 
     def entity_set(self, name: str) -> EntitySet:
@@ -100,8 +113,14 @@ class ODataFake(FakeServer, ABC):
         relative = request.path[len(self.root_path) :].strip("/")
         if relative == "":
             return self.service_document()
-        if relative == "$batch" and request.method == "POST" and self.version == 4:
-            return self.batch(request)
+        if relative == "$metadata" and request.method == "GET":
+            return FakeResponse.text(self.metadata(), content_type="application/xml")
+        if relative == "$batch" and request.method == "POST":
+            if self.batch_status is not None:
+                return FakeResponse.json(
+                    self.error_body(self.batch_status, "$batch is not supported"), self.batch_status
+                )
+            return self.batch(request) if self.version == 4 else self.multipart_batch(request)
         if relative in self.sets:
             if request.method == "POST":
                 return self.create(request, self.sets[relative])
@@ -111,37 +130,13 @@ class ODataFake(FakeServer, ABC):
             return self.entity(request, self.sets[match.group(1)], key_of_literal(match.group(2)))
         return FakeResponse.json(self.error_body(404, f"Resource not found for segment '{relative}'"), 404)
 
-    def batch(self, request: FakeRequest) -> FakeResponse:
-        """OData 4.01 JSON batch: each request routed as if sent alone; answers by id."""
-        try:
-            requests = json.loads(request.body)["requests"]
-        except (ValueError, KeyError, TypeError):
-            raise BadRequest("not a JSON batch") from None
-        self.batches.append(len(requests))
-        answers = []
-        for sub in requests:
-            headers = Message()
-            for name, value in (sub.get("headers") or {}).items():
-                headers[name] = value
-            path, _, query = str(sub["url"]).partition("?")
-            inner = FakeRequest(sub["method"], f"{self.root_path}/{path.lstrip('/')}", query,
-                                parse_qs(query, keep_blank_values=True), headers,
-                                json.dumps(sub.get("body")).encode() if "body" in sub else b"",
-                                request.client_port)  # fmt: skip
-            try:
-                answer = self.route(inner)
-            except BadRequest as exc:
-                answer = FakeResponse.json(self.error_body(400, str(exc)), 400)
-            body = json.loads(answer.body) if answer.body else None
-            answers.append({"id": sub["id"], "status": answer.status, "headers": answer.headers, "body": body})
-        return FakeResponse.json({"responses": answers}, content_type=self.content_type)
-
     # --- writes ----------------------------------------------------------------------------------
     def etag(self, entity_set: EntitySet, key: str) -> str:
         return f'W/"{self.etags.setdefault((entity_set.name, key), 1)}"'
 
     def find(self, entity_set: EntitySet, key: str) -> dict[str, Any] | None:
-        return next((r for r in entity_set.records if str(r.get(entity_set.key)) == key), None)
+        index = self._indexes.setdefault(entity_set.name, KeyIndex(entity_set.key))
+        return index.find(entity_set.records, key)
 
     def write_allowed(self, request: FakeRequest) -> FakeResponse | None:
         """None when the write may go on (v2: a valid CSRF token and session)."""

@@ -14,6 +14,14 @@ applies a PatchOp's ``add``/``replace``/``remove`` operations (paths: ``attr``, 
 ``urn:…:User:attr``, a whole extension URN; no path: the value's attributes). Each write moves
 ``meta.version`` (``W/"n"``, also the ``ETag`` header) and ``meta.lastModified``; ``If-Match`` with an
 older version is refused with 412. Writes are recorded in ``writes`` as (operation, id, body).
+
+Bulk (RFC 7644 §3.7): ``POST /Bulk`` takes a BulkRequest of ``Operations`` (``method``, ``path``,
+``bulkId`` — required for POST —, ``version`` as ``If-Match``, ``data``; ``bulkId:<id>`` references
+to resources created earlier in the request are resolved), each carried out as if sent alone,
+and answers a BulkResponse with ``location``, ``version`` and ``status`` per operation (and the
+error as ``response``). It stops after ``failOnErrors`` errors; more than ``max_operations``
+operations or ``max_payload_size`` bytes is a 413. ``bulk=False``: a provider without bulk —
+``ServiceProviderConfig`` says so and ``/Bulk`` answers 501. Bulk requests are counted in ``bulks``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import Message
 from typing import Any
 
 from tests.connectors.fakes import data
@@ -32,6 +41,8 @@ SCIM_JSON = "application/scim+json"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 _FILTER_RE = re.compile(r'\s*(?:(?P<paren>[()])|(?P<string>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+))')
 DATE_ATTRIBUTES = {"meta.lastmodified", "meta.created"}
 OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -159,18 +170,26 @@ class ScimFake(FakeServer):
         auth: AuthPolicy | None = None,
         max_results: int = 100,
         sort_supported: bool = True,
+        bulk: bool = True,
+        max_operations: int = 1000,
+        max_payload_size: int = 1_048_576,
     ) -> None:
         super().__init__(auth or AuthPolicy(bearer_tokens={self.token}, forbidden_tokens={"no-scope-token"}))
         self.users = users if users is not None else data.scim_users(30)
         self.max_results = max_results
         self.sort_supported = sort_supported
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.bulk = bulk
+        self.max_operations, self.max_payload_size = max_operations, max_payload_size
+        self.bulks: list[int] = []
         self._ids = itertools.count(1)
 
     def route(self, request: FakeRequest) -> FakeResponse:
         relative = request.path.removeprefix(self.root_path).strip("/")
         if relative == "ServiceProviderConfig":
             return self._json(self.service_provider_config())
+        if relative == "Bulk" and request.method == "POST":
+            return self._bulk(request)
         if relative == "Users":
             return self._create(request) if request.method == "POST" else self._list(request)
         if relative.startswith("Users/"):
@@ -181,6 +200,66 @@ class ScimFake(FakeServer):
                 return self._write(request, user)
             return self._resource_response(user)
         return self._json(self.error_body(404, "Endpoint not found"), 404)
+
+    # --- bulk ----------------------------------------------------------------------------------
+    def _bulk(self, request: FakeRequest) -> FakeResponse:
+        if not self.bulk:
+            return self._json(self.error_body(501, "Bulk operations are not supported"), 501)
+        if len(request.body) > self.max_payload_size:
+            return self._json(self.error_body(413, f"The size of the bulk operation exceeds the maxPayloadSize "
+                                                   f"({self.max_payload_size})."), 413)  # fmt: skip
+        body = self._body(request)
+        operations = body.get("Operations")
+        if BULK_REQUEST not in body.get("schemas", []) or not isinstance(operations, list):
+            raise BadRequest("invalidSyntax: not a BulkRequest")
+        if len(operations) > self.max_operations:
+            return self._json(self.error_body(413, f"The number of operations exceeds the maxOperations "
+                                                   f"({self.max_operations})."), 413)  # fmt: skip
+        self.bulks.append(len(operations))
+        fail_on_errors = body.get("failOnErrors")
+        created: dict[str, str] = {}
+        answers, errors = [], 0
+        for operation in operations:
+            answer = self._bulk_operation(request, operation, created)
+            answers.append(answer)
+            errors += int(answer["status"]) >= 400
+            if isinstance(fail_on_errors, int) and fail_on_errors > 0 and errors >= fail_on_errors:
+                break
+        return self._json({"schemas": [BULK_RESPONSE], "Operations": answers})
+
+    def _bulk_operation(self, outer: FakeRequest, operation: Any, created: dict[str, str]) -> dict[str, Any]:
+        """One operation carried out as if sent alone; its BulkResponse entry."""
+        method = str(operation.get("method", "")).upper() if isinstance(operation, dict) else ""
+        bulk_id = operation.get("bulkId") if isinstance(operation, dict) else None
+        answer: dict[str, Any] = {"method": method}
+        if bulk_id:
+            answer["bulkId"] = bulk_id
+        if method not in ("POST", "PUT", "PATCH", "DELETE") or (method == "POST" and not bulk_id):
+            return {**answer, "status": "400", "response": self.error_body(400, "invalidSyntax: bad operation")}
+        text = json.dumps({"path": operation.get("path", ""), "data": operation.get("data")})
+        for reference, resource_id in created.items():
+            text = text.replace(f"bulkId:{reference}", resource_id)
+        resolved = json.loads(text)
+        headers = Message()
+        if operation.get("version"):
+            headers["If-Match"] = operation["version"]
+        path = f"{self.root_path}/{str(resolved['path']).lstrip('/')}"
+        body = json.dumps(resolved["data"]).encode() if resolved["data"] is not None else b""
+        inner = FakeRequest(method, path, "", {}, headers, body, outer.client_port)
+        try:
+            response = self.route(inner)
+        except BadRequest as exc:
+            response = self._json(self.error_body(400, str(exc)), 400)
+        answer["status"] = str(response.status)
+        if response.status >= 400:
+            answer["response"] = json.loads(response.body) if response.body else None
+            return answer
+        resource = json.loads(response.body) if response.body else {}
+        answer["location"] = (resource.get("meta") or {}).get("location")
+        answer["version"] = response.headers.get("ETag")
+        if method == "POST" and resource.get("id"):
+            created[str(bulk_id)] = resource["id"]
+        return answer
 
     # --- writes ----------------------------------------------------------------------------------
     def _resource_response(self, user: dict[str, Any], status: int = 200) -> FakeResponse:
@@ -287,7 +366,11 @@ class ScimFake(FakeServer):
         return {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "patch": {"supported": True},
-            "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+            "bulk": {
+                "supported": self.bulk,
+                "maxOperations": self.max_operations if self.bulk else 0,
+                "maxPayloadSize": self.max_payload_size if self.bulk else 0,
+            },
             "filter": {"supported": True, "maxResults": self.max_results},
             "changePassword": {"supported": False},
             "sort": {"supported": self.sort_supported},

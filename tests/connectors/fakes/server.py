@@ -345,5 +345,31 @@ class FakeServer:
         return [r for r in self.requests if path_part in r.path]
 
 
+class KeyIndex:
+    """Finds a record by key in a list that tests may also change directly (as a real system would: by index).
+
+    Records appended since the last look are indexed then; a list that shrank or was replaced, or
+    a hit whose key changed in place, rebuilds the index.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.records: list[dict[str, Any]] | None = None
+        self.positions: dict[str, int] = {}
+        self.indexed = 0
+
+    def find(self, records: list[dict[str, Any]], value: str) -> dict[str, Any] | None:
+        if self.records is not records or len(records) < self.indexed:
+            self.records, self.positions, self.indexed = records, {}, 0
+        for position in range(self.indexed, len(records)):
+            self.positions.setdefault(str(records[position].get(self.key)), position)
+        self.indexed = len(records)
+        position = self.positions.get(value)
+        if position is None or str(records[position].get(self.key)) == value:
+            return None if position is None else records[position]
+        self.records = None  # changed in place: index again
+        return self.find(records, value)
+
+
 class BadRequest(Exception):
     """Raised by routes for a 400 in the protocol's error format."""

@@ -127,3 +127,35 @@ def test_within_one_batch_the_later_version_of_a_record_wins_even_when_it_fails(
     failure = SyncFailure.objects.get()
     assert (failure.source_key, failure.status, failure.payload["name"]) == ("C1002", "open", "Newer but broken")
     assert not Customer.objects.filter(code="C1002").exists()
+
+
+def test_a_source_key_too_long_to_store_is_a_failure_of_its_own_with_the_full_key_in_the_payload(db):
+    records = data.crm_customers(3)
+    long_key = "C" + "7" * 260
+    records[1]["id"] = long_key
+    with CrmFake(records) as crm:
+        source = crm_source(crm)
+        run = pipeline.pull(source, "customer").run
+        again = pipeline.pull(source, "customer").run
+
+    assert (run.status, run.created, run.failed) == (SyncRunStatus.PARTIAL, 2, 1)
+    assert (again.status, again.failed) == (SyncRunStatus.PARTIAL, 1)
+    failure = SyncFailure.objects.get()
+    assert (failure.stage, failure.status, failure.attempts) == (FailureStage.VALIDATE, FailureStatus.OPEN, 2)
+    assert failure.payload["id"] == long_key
+    assert len(failure.source_key) <= 200 and failure.source_key.startswith(long_key[:100])
+    assert "source_key" in failure.errors and "200 characters" in failure.error
+    assert not SourceLink.objects.filter(source=source, source_key__startswith="C777").exists()
+
+
+def test_two_long_keys_sharing_their_first_200_characters_stay_two_failures(db):
+    records = data.crm_customers(2)
+    records[0]["id"] = "K" * 250 + "-one"
+    records[1]["id"] = "K" * 250 + "-two"
+    with CrmFake(records) as crm:
+        run = pipeline.pull(crm_source(crm), "customer").run
+
+    assert run.failed == 2
+    stored = sorted(SyncFailure.objects.values_list("source_key", flat=True))
+    assert len(set(stored)) == 2 and all(len(key) <= 200 for key in stored)
+    assert sorted(f.payload["id"] for f in SyncFailure.objects.all()) == ["K" * 250 + "-one", "K" * 250 + "-two"]

@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from connectors.models import Delivery, DeliveryStatus, PushTarget
+from connectors.protocols import capabilities
 from connectors.services import dispatch, push
 from masterdata.models import Customer, SourceDomain, SyncDirection
 from masterdata.services import golden
@@ -57,6 +58,14 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture(autouse=True)
+def nothing_learnt():
+    """What targets said about $batch and bulk is remembered per process: each test starts afresh."""
+    capabilities.forget_all()
+    yield
+    capabilities.forget_all()
 
 
 @pytest.fixture(autouse=True)

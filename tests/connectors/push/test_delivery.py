@@ -220,3 +220,23 @@ def _feed_end() -> str:
     from masterdata.services import changefeed
 
     return changefeed.start_position()
+
+
+def test_a_created_key_that_already_has_a_link_moves_that_link_to_the_record(crm_push, crm, clock):
+    stale = new_customer("C-0", "Old")
+    SourceLink.objects.create(source=crm_push.source, domain="customer", source_key="crm-00002", golden_id=stale.pk,
+                              source_values={"code": "C-0", "phone": "kept"})  # fmt: skip
+    dispatch.dispatch_pending()
+    Delivery.objects.filter(target=crm_push).delete()  # the old record needs nothing pushed
+    first = new_customer("C-1", "Alpha", email="a@example.com")  # the CRM answers crm-00001
+    second = new_customer("C-2", "Beta", email="b@example.com")  # … and crm-00002, a key already linked
+    run_until_settled(crm_push, clock)
+
+    new_link = SourceLink.objects.get(source=crm_push.source, source_key="crm-00001")
+    reused = SourceLink.objects.get(source=crm_push.source, source_key="crm-00002")
+    assert new_link.golden_id == first.pk and new_link.last_pushed_version == 1
+    assert new_link.source_values == {"code": "C-1", "name": "Alpha", "email": "a@example.com", "credit_limit": None}
+    assert reused.golden_id == second.pk and reused.last_pushed_version == 1 and reused.source_etag == '"1"'
+    assert reused.source_values == {"code": "C-2", "name": "Beta", "email": "b@example.com", "credit_limit": None,
+                                    "phone": "kept"}  # fmt: skip
+    assert deliveries(crm_push) == [(1, DeliveryStatus.DELIVERED, 1)] * 2

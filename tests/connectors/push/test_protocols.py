@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -237,8 +238,30 @@ def test_odata_v4_sends_many_writes_in_one_json_batch_with_a_result_per_write(od
 
     created, refused, updated = connector.send(spec, items)
 
-    assert odata_v4.batches == [3] and [r.method for r in odata_v4.requests] == ["POST"]
+    assert odata_v4.batches == [3] and [r.method for r in odata_v4.requests] == ["GET", "POST"]  # $metadata, $batch
     assert created.ok and created.created and created.key and created.etag == 'W/"1"'
     assert refused.status == 409 and not refused.ok and refused.attempted
     assert updated.ok and updated.etag == 'W/"2"' and not updated.created
     assert [op for op, *_ in odata_v4.writes] == ["create", "update"]
+
+
+def test_rest_writes_of_a_round_overlap_on_a_few_kept_alive_connections(crm):
+    crm.slow(0.3, times=9, method="POST")  # a target that takes its time over every write
+    items = [Outgoing(n, {"code": f"C-{n}", "name": f"Customer {n}"}) for n in range(9)]
+    spec = PushSpec(resource="/api/customers", key_field="id", options={"concurrency": 4})
+    started = time.monotonic()
+    results = crm_connector(crm).send(spec, items)
+    elapsed = time.monotonic() - started
+
+    assert all(sent.ok for sent in results) and len(crm.writes) == 9
+    assert [sent.ref for sent in results] == list(range(9))  # one result per item, in order
+    assert elapsed < 9 * 0.3 * 0.6  # one alone, then four at a time: about three waits, not nine
+    assert len({r.client_port for r in crm.requests}) <= 4  # connections reused, never more than in flight
+
+
+def test_concurrency_one_sends_one_write_at_a_time_in_order(crm):
+    spec = PushSpec(resource="/api/customers", key_field="id", options={"concurrency": 1})
+    crm_connector(crm).send(spec, [Outgoing(n, {"code": f"C-{n}", "name": f"Customer {n}"}) for n in range(5)])
+
+    assert [body["code"] for _op, _key, body in crm.writes] == [f"C-{n}" for n in range(5)]
+    assert len({r.client_port for r in crm.requests}) == 1

@@ -42,11 +42,24 @@ def steward_b_client(steward_b) -> Client:
 
 @pytest.fixture
 def integrator(db):
-    """Staff user holding the plain model permissions of source systems and links (no org scope)."""
+    """Staff user of the integration team: source systems and links, and every domain group-wide.
+
+    A source link carries its source's whole record, so seeing every link takes seeing every
+    record: the model's view permission on each domain and on org units (group-wide scope).
+    """
     user = UserFactory(username="integrator", is_staff=True)
     codenames = [f"{action}_{model}" for model in ("sourcesystem", "sourcelink") for action in ("view", "change")]
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="masterdata", codename__in=codenames))
+    perms = list(Permission.objects.filter(content_type__app_label="masterdata", codename__in=codenames))
+    for domain in registry:
+        opts = domain.model_class._meta
+        perms.append(Permission.objects.get(content_type__app_label=opts.app_label, codename=f"view_{opts.model_name}"))
+    user.user_permissions.set(perms)
     return user
+
+
+def grant_model_perms(user, *codenames: str) -> None:
+    """Add masterdata model permissions to ``user`` (by codename)."""
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="masterdata", codename__in=codenames))
 
 
 def domain_params() -> list:

@@ -369,3 +369,34 @@ def test_bulk_skips_conflicts_outside_the_resolve_scope(steward_a, org, inbox, c
     rows = {row["conflict"].pk: row for row in response.context["preview"]}
     assert (rows[inbox.rating_a.pk]["action"], rows[inbox.rating_a.pk]["why"]) == ("skip", "outside your scope")
     assert rows[inbox.rating_a_sales.pk]["action"] == "close"
+
+
+# --- search and the admin log ---------------------------------------------------------------------
+def test_the_inbox_searches_by_record_code_as_well_as_field(superuser_client, inbox):
+    assert listed(superuser_client, "?q=CA-1") == {inbox.rating_a.pk, inbox.name_a.pk}
+    assert listed(superuser_client, "?q=ca-2") == {inbox.rating_a_sales.pk}  # codes are upper case in the hub
+    assert listed(superuser_client, "?q=credit") == {inbox.rating_a.pk, inbox.rating_a_sales.pk, inbox.rating_b.pk}
+
+
+def test_a_code_search_stays_within_the_stewards_scope(steward_a_client, inbox):
+    assert listed(steward_a_client, "?q=CB-1") == set()
+
+
+def test_a_code_search_costs_the_same_queries_for_more_matches(superuser_client, customers, sources):
+    fields = ["name", "address", "country", "phone", "email", "currency", "credit_rating", "tax_id"]
+    for name in fields[:2]:
+        open_conflict(customers.a, name, {"erp": "A", "crm": "B"})
+    few = count_queries(superuser_client, f"{INBOX}?q=CA-1")
+    for name in fields[2:]:
+        open_conflict(customers.a, name, {"erp": "A", "crm": "B"})
+
+    assert rows_shown(superuser_client, f"{INBOX}?q=CA-1") == 8
+    assert count_queries(superuser_client, f"{INBOX}?q=CA-1") == few
+
+
+def test_the_admin_log_names_the_conflict_as_the_decision_left_it(resolver_client, inbox):
+    resolver_client.post(page_of(inbox.rating_a), {"choice": "0", "reason": "ERP is the rating master"})
+    resolver_client.post(page_of(inbox.name_a), {"choice": "keep", "reason": "the name is right"})
+
+    reprs = set(LogEntry.objects.values_list("object_repr", flat=True))
+    assert reprs == {"customer CA-1.credit_rating (resolved)", "customer CA-1.name (dismissed)"}

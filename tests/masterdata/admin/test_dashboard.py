@@ -122,7 +122,7 @@ def test_sync_runs_are_drawn_per_source_and_day_and_a_day_opens_that_days_runs(s
                                    started_at__month=today.month, started_at__day=today.day)  # fmt: skip
     assert f'href="{day_url}"'.replace("&", "&amp;") in html
     assert listed_rows(client, day_url) == 2
-    series_url = links(html)["3 runs, 250 records, 8 failed"]
+    series_url = links(html)["3 runs, 250 records read, 8 failed"]
     assert listed_rows(client, series_url) == 3
 
 
@@ -158,6 +158,22 @@ def test_quality_shows_the_mean_score_per_domain_within_scope(resolver_a, org, c
     quality = html[html.index('id="dashboard-quality"') :]
     assert re.search(r"<td>customer</td>\s*<td class=\"num\">(<a [^>]+>)?80.0", quality)
     assert 'aria-label="Mean data-quality score per domain"' in quality
+
+
+def test_the_records_scored_figure_opens_the_list_of_exactly_those_scores(resolver_a, org, customers):
+    QualityScore.objects.create(domain="customer", golden_id=customers.a.pk, score=90, open_issues=1, owner_org=org.a)
+    QualityScore.objects.create(domain="customer", golden_id=customers.a_sales.pk, score=70, owner_org=org.a_sales)
+    QualityScore.objects.create(domain="customer", golden_id=customers.b.pk, score=10, owner_org=org.b)
+    client = browser(resolver_a)
+
+    quality = client.get(INDEX).content.decode()
+    quality = quality[quality.index('id="dashboard-quality"') :]
+    scored = re.search(r'<td class="num"><a href="([^"]+)">2</a></td>', quality)
+
+    assert scored is not None, "the number of records scored links to its list"
+    listed = client.get(unescape(scored.group(1)))
+    assert listed_rows(client, unescape(scored.group(1))) == 2
+    assert [row.score for row in listed.context["cl"].result_list] == [70, 90]  # worst first, company B's left out
 
 
 def test_sections_whose_models_are_not_installed_say_not_configured(superuser, monkeypatch):

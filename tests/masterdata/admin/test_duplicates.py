@@ -194,6 +194,15 @@ def test_not_a_duplicate_is_remembered_and_never_suggested_again(resolver_client
     assert DuplicateSuspect.objects.filter(status=SuspectStatus.OPEN).count() == 0
 
 
+def test_the_pair_page_shows_who_decided_when_and_why(resolver_client, twins):
+    resolver_client.post(compare_url(twins.pair), {"nd-reason": "different branches", "_not_duplicate": "1"})
+
+    page = resolver_client.get(compare_url(twins.pair)).content.decode()
+
+    decisions = page[page.index('id="decisions"') :]
+    assert "steward_a" in decisions and "different branches" in decisions
+
+
 def test_not_a_duplicate_needs_a_reason(resolver_client, twins):
     response = resolver_client.post(compare_url(twins.pair), {"nd-reason": "", "_not_duplicate": "1"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from masterdata.models import QualityIssue, QualityRule
+from masterdata.models import Customer, QualityIssue, QualityRule
 from masterdata.services import quality
 from tests.factories import CustomerFactory
 
@@ -81,3 +81,18 @@ def test_the_rule_list_counts_open_issues(superuser_client, issues):
     page = superuser_client.get(admin_url(QualityRule, "changelist")).content.decode()
 
     assert '<td class="field-open_issues">2</td>' in page
+
+
+def test_an_issue_page_links_its_rule_only_for_who_may_open_the_rule(steward_a_client, superuser_client, issues):
+    own = issues.get(owner_org__code="A-SALES")
+    rule_url = admin_url(QualityRule, "change", own.rule_id)
+
+    as_steward = steward_a_client.get(admin_url(QualityIssue, "change", own.pk))
+    as_admin = superuser_client.get(admin_url(QualityIssue, "change", own.pk))
+
+    assert as_steward.status_code == 200 and rule_url not in as_steward.content.decode()
+    assert steward_a_client.get(rule_url).status_code == 403  # the link would have led nowhere
+    assert str(own.rule) in as_steward.content.decode()
+    assert rule_url in as_admin.content.decode()
+    record_url = admin_url(Customer, "change", own.golden_id)
+    assert f'<a href="{record_url}">CA-BAD</a>' in as_steward.content.decode()  # the record, not its bare id

@@ -182,7 +182,7 @@ def test_steward_may_rename_their_own_company_but_not_move_it_out_of_reach(stewa
 
 
 #: The steward work lists: scoped by their rows' org units, shown to every steward with some scope.
-WORKLISTS = {"Conflict", "DuplicateSuspect", "MergeRecord", "QualityIssue"}
+WORKLISTS = {"Conflict", "DuplicateSuspect", "MergeRecord", "QualityIssue", "QualityScore"}
 
 
 def app_models(response) -> set[str]:
