@@ -292,6 +292,7 @@ def load(rows: int) -> None:
             "source_id": source.pk,
             "domain": "customer",
             "golden_id": n,
+            "owner_org_id": customer_owner(n),
             "stage": "push" if outbound else "validate",
             "direction": "outbound" if outbound else "inbound",
             "push_target_id": target.pk if outbound else None,

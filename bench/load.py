@@ -360,6 +360,8 @@ def run_step(
             if after is None and result_file.exists():  # written when the run stops: the window's end
                 after = load_cpu.snapshot(parts, database, time.monotonic())
             time.sleep(0.2)
+        if after is None:  # locust wrote its figures and ended between two looks
+            after = load_cpu.snapshot(parts, database, time.monotonic())
         if locust.poll() is None:
             stop([locust])
     result = json.loads(result_file.read_text())

@@ -121,14 +121,14 @@ class FailureQueueAdmin(admin.ModelAdmin):
 
     #: Direction and domain read from "source / target" (← crm · customer, → erp · supplier) too.
     list_display = (
-        "last_failed_at", "direction_label", "endpoint", "record", "owner_org", "stage_label", "class_label",
-        "attempts", "error_preview", "status",
+        "last_failed_at", "direction_label", "endpoint", "record", "stage_label", "class_label", "attempts",
+        "error_preview", "status",
     )  # fmt: skip
     list_display_links = ("last_failed_at",)
     list_filter = (
         "status", "direction", ClassificationFilter, "stage", "domain", "source", TargetFilter, OwnerOrgFilter,
     )  # fmt: skip
-    list_select_related = ("source", "push_target__source", "subscription", "owner_org")
+    list_select_related = ("source", "push_target__source", "subscription")
     search_fields = ("=source_key", "error")
     list_per_page = 50
     paginator = CappedPaginator

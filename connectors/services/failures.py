@@ -344,7 +344,6 @@ def sensitive_paths(failure: SyncFailure) -> set[str]:
             if isinstance(entry, dict) and entry.get("golden") in sensitive and entry.get("target"):
                 paths.add(entry["target"])
         return paths
-    from connectors.models import Mapping
     from connectors.services.mapping import normalise_field_map
 
     mapping = Mapping.objects.filter(source_id=failure.source_id, domain=failure.domain).first()

@@ -246,35 +246,16 @@ def _sees_every_failure(user: AbstractBaseUser) -> bool:
 
 
 def _failure_rows(user: AbstractBaseUser, failure_model, everything: bool) -> tuple[str, list[Any]]:
-    """SQL of the open failures the user may see, with the owning unit of each one's record.
+    """SQL of the open failures the user may see, with the org unit each one carries (``owner_org``).
 
-    One SELECT per domain, joined to the domain's table on the record's id (the failure names its
-    record by domain + id, not by a foreign key); a steward's are those whose unit lies in scope.
+    Scoped as the failure queue scopes them (:func:`stewardship.restrict` on the resolve grant),
+    so every number is the length of the list it links to.
     """
-    quote = connection.ops.quote_name
-    parts, params = [], []
-    scope = None if everything else _sql(access.granted_unit_ids(user, "resolve"))
-    for domain in registry:
-        if not (everything or access.has_domain_permission(user, domain, "change")):
-            continue
-        if not everything and domain.org_field is not None and scope is None:
-            continue  # no unit in scope: none of this domain's failures
-        inner = _sql(failure_model.objects.filter(status="open", domain=domain.name).order_by().values("golden_id"))
-        if inner is None:
-            continue
-        model = domain.model_class._meta
-        if domain.org_field is None:
-            unit, join = "NULL", ""
-        elif domain.org_field == "pk":
-            unit, join = "f.golden_id", ""
-        else:
-            unit = f"g.{quote(model.get_field(domain.org_field).column)}"
-            join = f" LEFT JOIN {quote(model.db_table)} g ON g.{quote(model.pk.column)} = f.golden_id"
-        scoped = scope is not None and domain.org_field is not None
-        where = f" WHERE {unit} IN ({scope[0]})" if scoped else ""
-        parts.append(f"SELECT %s AS domain, {unit} AS unit FROM ({inner[0]}) f{join}{where}")
-        params += [domain.name, *inner[1], *(scope[1] if scoped else [])]
-    return " UNION ALL ".join(parts), params
+    rows = failure_model.objects.filter(status="open", domain__in=[d.name for d in registry])
+    if not everything:
+        rows = stewardship.restrict(user, rows, "resolve")
+    compiled = _sql(rows.order_by().values("domain", unit=F("owner_org")))
+    return compiled if compiled is not None else ("", [])
 
 
 def open_failures(user: AbstractBaseUser, companies: dict[int, OrgUnit] | None = None) -> WorkTable:

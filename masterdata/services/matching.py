@@ -7,11 +7,18 @@ such as "Co., Ltd." or 有限公司 removed) and compared with rapidfuzz, but on
 *blocks* of records sharing a short key, so a batch or a scan never compares everything with
 everything:
 
-* in the ingest pipeline the block is the first characters of the first fuzzy field as
-  stored (four letters, or two CJK characters), which the database can filter on;
+* in the ingest pipeline the block is the start of the first fuzzy field's *core name*
+  (:mod:`masterdata.services.names`: without region, legal form and article; two CJK
+  characters, or four letters of each of the first two words), which an expression index on
+  the database function of the same key serves, so a batch reads only its own small blocks,
+  not every company of Shanghai;
 * the duplicate scan (:func:`find_duplicates`) blocks on the normalised text: the first four
   letters of each of the first two words, or the first two and the next two CJK characters
-  (so 上海华东贸易 and 华东贸易（上海） still meet).
+  (so 上海华东贸易 and 华东贸易（上海） still meet), and on the core name's block.
+
+Names are scored on their core names (上海华为技术有限公司 and 华为技术有限公司 are the same
+company), except when both name a region and the regions differ (北京华为 and 上海华为 are
+not): then on the normalised full names, where the different city counts against them.
 """
 
 from __future__ import annotations
@@ -25,14 +32,13 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models.functions import Substr, Upper
+from django.db import connection, models, transaction
 from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from masterdata.models import DuplicateSuspect, GoldenStatus, SourceLink, SourceSystem, SuspectStatus
 from masterdata.registry import Domain
-from masterdata.services import access, bulk_sql
+from masterdata.services import access, bulk_sql, names
 from masterdata.services.golden import OutOfScope
 
 #: Legal forms and filler words that say nothing about which company a name means.
@@ -99,13 +105,21 @@ def blocking_keys(normalised: str) -> set[str]:
     return {word[:4] for word in normalised.split()[:2]}
 
 
-def stored_prefix(text: Any) -> tuple[int, str] | None:
-    """(length, upper-case prefix) of a stored value, the block the ingest pipeline filters on."""
-    value = str(text or "").strip()
-    if not value:
-        return None
-    size = 2 if is_cjk(value[0]) else 4
-    return size, value[:size].upper()
+#: The database function of :func:`names.block_key` (migration 0010), indexed per domain table.
+BLOCK_FUNCTION = "mdm_name_block"
+
+
+def block_keys_of(texts: list[str]) -> list[str]:
+    """The ingest block of each text (:func:`names.block_key`, which the database function of
+    the index computes alike: a test holds them to it)."""
+    return [names.block_key(text) for text in texts]
+
+
+def comparable(text: Any) -> str:
+    """What the name score compares: the core name, or the normalised name if no core is left."""
+    if text in (None, ""):
+        return ""
+    return names.standardise(str(text)).core or normalise(text)
 
 
 def weights(fields: tuple[str, ...]) -> dict[str, float]:
@@ -115,9 +129,14 @@ def weights(fields: tuple[str, ...]) -> dict[str, float]:
     return {name: FIRST_FIELD_WEIGHT if i == 0 else rest for i, name in enumerate(fields)}
 
 
-def similarity(a: dict[str, str], b: dict[str, str], fields: tuple[str, ...]) -> tuple[float, dict[str, float]]:
-    """Weighted score 0–100 over the normalised fields both records have, and each field's score."""
+def similarity(
+    a: dict[str, str], b: dict[str, str], fields: tuple[str, ...], first_score: float | None = None
+) -> tuple[float, dict[str, float]]:
+    """Weighted score 0–100 over the normalised fields both records have, and each field's score
+    (``first_score``: the name's score, when the caller compared core names already)."""
     scores = {name: fuzz.token_sort_ratio(a[name], b[name]) for name in fields if a.get(name) and b.get(name)}
+    if first_score is not None and fields[0] in scores:
+        scores[fields[0]] = first_score
     if fields[0] not in scores:
         return 0.0, {}
     weight = weights(fields)
@@ -173,67 +192,88 @@ def fuzzy_candidates(
 ) -> dict[int, list[Candidate]]:
     """``{item: candidates scoring ≥ threshold, best first}`` among records of the same block.
 
-    Two queries for the whole batch: the names of the records in the batch's blocks, then the
-    other fuzzy fields of those whose name alone can still reach ``threshold``. Records the
-    source already links to are left out: a source knows its own records apart, and duplicates
-    inside one source are the duplicate scan's business, not a reason to link a second source
-    record to the same golden record.
+    The block of a name is the start of its core name (:func:`block_keys_of`). Two queries on
+    the table for the whole batch: the names of the records in the batch's blocks (an index
+    lookup per block), then the other fuzzy fields of those whose name alone can still reach
+    ``threshold``. Records the source already links to are left out: a source knows its own
+    records apart, and duplicates inside one source are the duplicate scan's business, not a
+    reason to link a second source record to the same golden record.
     """
     fields = domain.fuzzy_fields
     first = fields[0]
-    prefixes = {item: stored_prefix(values.get(first)) for item, values in offered.items()}
-    by_size: dict[int, set[str]] = defaultdict(set)
-    for prefix in prefixes.values():
-        if prefix is not None:
-            by_size[prefix[0]].add(prefix[1])
-    if not by_size:
+    wanted = {item: str(values.get(first)) for item, values in offered.items() if str(values.get(first) or "").strip()}
+    if not wanted:
         return {}
-    model = domain.model_class
-    condition = models.Q()
-    annotations = {}
-    for size, values in by_size.items():
-        annotations[f"_block{size}"] = Upper(Substr(first, 1, size))
-        condition |= models.Q(**{f"_block{size}__in": values})
-    linked = SourceLink.objects.filter(source=source, domain=domain.name, golden_id=models.OuterRef("pk"))
-    rows = (
-        model._base_manager.exclude(status=GoldenStatus.MERGED)
-        .annotate(**annotations)
-        .filter(condition)
-        .exclude(models.Exists(linked))
-        .values_list("pk", _org_column(domain), first)
-    )
-    blocks: dict[tuple[int, str], tuple[list[int], list[int | None], list[str]]] = {}
-    for pk, owner, name in rows:
-        prefix = stored_prefix(name)
-        if prefix is not None:
-            ids, owners, names = blocks.setdefault(prefix, ([], [], []))
-            ids.append(pk)
-            owners.append(owner_of(domain, owner))
-            names.append(normalise(name))
-    prepared = {item: {first: normalise(values.get(first))} for item, values in offered.items()}
+    keys = dict(zip(wanted, block_keys_of(list(wanted.values())), strict=True))
+    blocks = read_blocks(domain, source, {key for key in keys.values() if key})
     cutoff = first_field_cutoff(fields, threshold)
-    hits: dict[int, list[tuple[int, int | None, str]]] = {}
-    for item, prefix in prefixes.items():
-        if prefix not in blocks or not prepared[item][first]:
+    hits: dict[int, list[tuple[int, int | None, str, float]]] = {}
+    for item, text in wanted.items():
+        block = blocks.get(keys[item])
+        mine = comparable(text)
+        if block is None or not mine:
             continue
-        ids, owners, names = blocks[prefix]
-        found = process.extract(
-            prepared[item][first], names, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None
-        )
-        if found:
-            hits[item] = [(ids[index], owners[index], name) for name, _, index in found]
-    others = _other_fields(domain, {pk for found in hits.values() for pk, _, _ in found})
+        found = process.extract(mine, block.texts, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None)
+        kept = []
+        for other, score, index in found:
+            score = first_score(text, block.raw[index], score)
+            if score >= cutoff:
+                kept.append((block.ids[index], block.owners[index], other, score))
+        if kept:
+            hits[item] = kept
+    others = _other_fields(domain, {pk for found in hits.values() for pk, _, _, _ in found})
     result: dict[int, list[Candidate]] = {}
     for item, found in hits.items():
-        mine = {**prepared[item], **{name: normalise(offered[item].get(name)) for name in fields[1:]}}
+        mine = {first: comparable(wanted[item]), **{name: normalise(offered[item].get(name)) for name in fields[1:]}}
         scored = []
-        for pk, owner, name in found:
-            score, reasons = similarity(mine, {first: name, **others.get(pk, {})}, fields)
+        for pk, owner, other, name_score in found:
+            score, reasons = similarity(mine, {first: other, **others.get(pk, {})}, fields, first_score=name_score)
             if score >= threshold:
                 scored.append(Candidate(pk, score, {"fuzzy": reasons}, owner))
         if scored:
             result[item] = sorted(scored, key=lambda c: (-c.score, c.golden_id))
     return result
+
+
+@dataclass
+class Block:
+    """The records of one block: ids, owners, stored names and their comparable texts."""
+
+    ids: list[int] = field(default_factory=list)
+    owners: list[int | None] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
+def read_blocks(domain: Domain, source: SourceSystem, keys: set[str]) -> dict[str, Block]:
+    """The unmerged records of blocks ``keys`` not linked to ``source`` (one indexed query)."""
+    if not keys:
+        return {}
+    first = domain.fuzzy_fields[0]
+    linked = SourceLink.objects.filter(source=source, domain=domain.name, golden_id=models.OuterRef("pk"))
+    records = domain.model_class._base_manager.exclude(status=GoldenStatus.MERGED).exclude(models.Exists(linked))
+    if connection.vendor == "postgresql":
+        block = models.Func(models.F(first), function=BLOCK_FUNCTION, output_field=models.CharField())
+        records = records.annotate(_block=block).filter(_block__in=keys)  # the key is not selected: not recomputed
+    blocks: dict[str, Block] = {}
+    for pk, owner, name in records.values_list("pk", _org_column(domain), first):
+        key = names.block_key(name)
+        if key not in keys:  # without the database function (not PostgreSQL), the filter is here
+            continue
+        block = blocks.setdefault(key, Block())
+        block.ids.append(pk)
+        block.owners.append(owner_of(domain, owner))
+        block.raw.append(name)
+        block.texts.append(comparable(name))
+    return blocks
+
+
+def first_score(mine: str, other: str, core_score: float) -> float:
+    """The name score of two stored names whose comparable texts scored ``core_score``: that,
+    unless both name a region and not the same one; then the normalised full names decide."""
+    if names.regions_conflict(names.standardise(mine), names.standardise(other)):
+        return float(fuzz.token_sort_ratio(normalise(mine), normalise(other)))
+    return float(core_score)
 
 
 def _other_fields(domain: Domain, ids: set[int]) -> dict[int, dict[str, str]]:
@@ -290,36 +330,45 @@ def find_duplicates(domain: Domain, *, threshold: float | None = None, write: bo
     org = _org_column(domain)
     records: list[tuple[int, int | None]] = []
     texts: dict[str, list[str]] = {name: [] for name in fields}
+    raw: list[str] = []
+    cores: list[str] = []
     rows = domain.model_class._base_manager.exclude(status=GoldenStatus.MERGED).values_list("pk", org, *fields)
     for pk, owner, *values in rows.iterator(chunk_size=5000):
         records.append((pk, owner_of(domain, owner)))
         for name, value in zip(fields, values, strict=True):
             texts[name].append(normalise(value))
+        raw.append(str(values[0] or ""))
+        cores.append(comparable(values[0]))
     blocks: dict[str, list[int]] = defaultdict(list)
     for index, text in enumerate(texts[fields[0]]):
-        for key in blocking_keys(text):
+        for key in blocking_keys(text) | {names.block_key(raw[index])} - {""}:
             blocks[key].append(index)
     cutoff = first_field_cutoff(fields, threshold)
     result = ScanResult()
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], float] = {}
     for members in blocks.values():
         if len(members) < 2 or len(members) > MAX_BLOCK:
             continue
-        names = [texts[fields[0]][i] for i in members]
+        block_cores = [cores[i] for i in members]
         for position, index in enumerate(members[:-1]):
-            rest = names[position + 1 :]
+            rest = block_cores[position + 1 :]
             result.compared += len(rest)
-            hits = process.extract(names[position], rest, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None)
-            for _, _, offset in hits:
+            hits = process.extract(cores[index], rest, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff, limit=None)
+            for _, score, offset in hits:
                 other = members[position + 1 + offset]
-                seen.add((index, other) if index < other else (other, index))
+                score = first_score(raw[index], raw[other], score)
+                if score >= cutoff:
+                    seen[(index, other) if index < other else (other, index)] = score
     known = set(DuplicateSuspect.objects.filter(domain=domain.name).values_list("golden_id_a", "golden_id_b"))
-    for i, j in seen:
+    for (i, j), name_score in seen.items():
         (id_i, owner_i), (id_j, owner_j) = records[i], records[j]
         if (min(id_i, id_j), max(id_i, id_j)) in known:
             continue
         score, reasons = similarity(
-            {name: texts[name][i] for name in fields}, {name: texts[name][j] for name in fields}, fields
+            {name: texts[name][i] for name in fields},
+            {name: texts[name][j] for name in fields},
+            fields,
+            first_score=name_score,
         )
         if score >= threshold:
             result.pairs.append(suspect(domain, id_i, id_j, score, {"fuzzy": reasons}, owner_i or owner_j))

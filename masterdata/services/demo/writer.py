@@ -30,9 +30,14 @@ REASON = "demo data"
 ORG_SOURCE = ("hr", "HR system", SourceKind.HR)
 STEWARDS_GROUP = "Data stewards"
 STEWARD_MODEL_PERMS = [
-    *(f"{action}_{model}" for model in ("customer", "supplier", "material", "employee")
-      for action in ("view", "add", "change")),
-    "view_sourcesystem", "view_sourcedomain", "view_sourcelink",
+    *(
+        f"{action}_{model}"
+        for model in ("customer", "supplier", "material", "employee")
+        for action in ("view", "add", "change")
+    ),
+    "view_sourcesystem",
+    "view_sourcedomain",
+    "view_sourcelink",
 ]
 #: A demo steward sees, changes and resolves (conflicts, failed syncs, duplicates) their company's records.
 STEWARD_ACTIONS = ("view", "change", "resolve")

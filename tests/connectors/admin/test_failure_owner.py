@@ -109,7 +109,7 @@ def test_a_push_dead_letter_belongs_to_its_golden_records_owner(org):
 
 
 def test_the_migration_gives_existing_failures_an_owner(org):
-    migration = importlib.import_module("connectors.migrations.0007_failure_owner_org")
+    migration = importlib.import_module("connectors.migrations.0008_failure_owner_backfill")
     source = SourceSystemFactory()
     linked_record = CustomerFactory(owner_org=org.b)
     SourceLink.objects.create(source=source, domain="customer", source_key="LINKED", golden_id=linked_record.pk,

@@ -104,6 +104,19 @@ def test_a_steward_sees_the_work_of_their_company_only(resolver_a, open_work):
     assert 'id="dashboard-sync"' not in html and 'id="dashboard-push"' not in html  # not theirs to act on
 
 
+def test_a_stewards_failed_syncs_count_what_their_queue_lists_records_the_hub_does_not_know_yet_too(
+    resolver_a, org, open_work
+):
+    queued(key="NEW-OF-A-SALES", owner_org_id=org.a_sales.pk)  # refused before the hub created it
+    client = browser(resolver_a)
+
+    html = client.get(INDEX).content.decode()
+
+    row = row_of(html, "failed-syncs", "A · Company A")
+    assert re.findall(r">(\d+)</a>", row) == ["2", "2"]
+    assert listed_rows(client, unescape(re.search(r'href="([^"]+)">2</a>', row).group(1))) == 2
+
+
 def test_sync_runs_are_drawn_per_source_and_day_and_a_day_opens_that_days_runs(superuser):
     source = SourceSystemFactory(code="erp")
     now = timezone.now()

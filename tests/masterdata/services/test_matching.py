@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from masterdata.models import Customer, DuplicateSuspect, SourceLink, SuspectStatus
@@ -196,3 +197,71 @@ def test_marking_not_a_duplicate_needs_resolve_scope_on_the_pair(customer_domain
 
     with pytest.raises(matching.OutOfScope):
         matching.mark_not_duplicate(DuplicateSuspect.objects.get(golden_id_a=one.pk), user=steward_b)
+
+
+# --- blocks on the core name ----------------------------------------------------------------------
+def test_a_name_differing_only_by_the_city_prefix_is_the_same_company(erp, crm, customer_domain):
+    ingest_batch(erp, customer_domain, [incoming("E1", code="C-1", name="上海华为技术有限公司")])
+
+    result = ingest_batch(crm, customer_domain, [incoming("R1", code="R-1", name="华为技术有限公司")])
+
+    assert result.outcomes[0].golden_id == Customer.objects.get(code="C-1").pk
+
+
+def test_a_name_differing_only_by_legal_form_and_case_is_the_same_company(erp, crm, customer_domain):
+    ingest_batch(erp, customer_domain, [incoming("E1", code="C-1", name="Acme GmbH")])
+
+    result = ingest_batch(crm, customer_domain, [incoming("R1", code="R-1", name="ACME Ltd.")])
+
+    assert result.outcomes[0].golden_id == Customer.objects.get(code="C-1").pk
+
+
+def test_the_same_brand_in_two_different_cities_is_not_linked(erp, crm, customer_domain):
+    ingest_batch(erp, customer_domain, [incoming("E1", code="C-1", name="北京华为技术有限公司")])
+
+    result = ingest_batch(crm, customer_domain, [incoming("R1", code="R-1", name="上海华为技术有限公司")])
+
+    assert result.outcomes[0].outcome == "created"
+    assert Customer.objects.count() == 2
+
+
+BRANDS = "华瑞达美恒信鑫源泰嘉宏盛兴隆丰安康富通远博创新百佳联合金银星光明德利永昌"
+
+
+def shanghai_names(count: int) -> list[str]:
+    """Distinct Shanghai trading companies: one city, ``count`` brands."""
+    pairs = [a + b for a in BRANDS for b in BRANDS if a != b]
+    return [f"上海{pairs[n]}贸易有限公司" for n in range(count)]
+
+
+@pytest.fixture
+def shanghai(customer_domain):
+    population = shanghai_names(600)
+    Customer.objects.bulk_create(
+        Customer(code=f"SH{n:04d}", name=name, country="CN", credit_rating="A") for n, name in enumerate(population)
+    )
+    return population
+
+
+def test_a_batch_from_one_city_reads_only_its_own_brands_not_the_whole_city(shanghai, crm, customer_domain):
+    batch = [name.replace("有限公司", "股份有限公司") for name in shanghai[::30]]  # 20 names of the 600
+
+    keys = set(matching.block_keys_of(batch))
+    blocks = matching.read_blocks(customer_domain, crm, keys)
+
+    read = sum(len(block.ids) for block in blocks.values())
+    assert len(batch) <= read <= 2 * len(batch)  # the city prefix alone would read all 600
+    found = matching.fuzzy_candidates(customer_domain, crm, {n: {"name": name} for n, name in enumerate(batch)}, 85)
+    assert len(found) == len(batch)
+
+
+def test_the_block_query_is_served_by_the_core_name_index(shanghai, crm, customer_domain):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM masterdata_customer WHERE mdm_name_block(name) = ANY(%s)",
+            [sorted(matching.block_keys_of(shanghai[:5]))],
+        )
+        plan = "\n".join(row for (row,) in cursor.fetchall())
+
+    assert "customer_name_coreblock" in plan
