@@ -25,6 +25,7 @@ Target: steward p95 under 50 ms on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import random
 import secrets
@@ -59,6 +60,8 @@ def configure_environment() -> str:
     os.environ["DJANGO_SETTINGS_MODULE"] = "mdm_project.settings"
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{secrets.token_hex(32)}")
+    # Production settings need an encryption key (sensitive fields, sealed payloads); a bench run's own will do.
+    os.environ.setdefault("MDM_ENCRYPTION_KEYS", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("MDM_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(PROJECT_ROOT))
