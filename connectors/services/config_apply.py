@@ -168,32 +168,22 @@ class Importer:
             self.sync(at(path, "connection"), f"connection of {code}", current, Connection, wanted, CONNECTION_KEYS,
                       source=source)  # fmt: skip
         mappings = {m.domain: m for m in Mapping.objects.filter(source=source)} if existing else {}
-        for index, mapping in enumerate(values.get("mappings") or []):
-            domain = mapping["domain"]
-            self.sync(
-                at(at(path, "mappings"), index),
-                f"mapping {code} → {domain}",
-                mappings.get(domain),
-                Mapping,
-                _desired(Mapping, MAPPING_KEYS, mapping),
-                MAPPING_KEYS,
-                source=source,
-                domain=domain,
-            )
+        self.per_domain(at(path, "mappings"), values.get("mappings"), mappings, Mapping, MAPPING_KEYS, source,
+                        lambda domain: f"mapping {code} → {domain}")  # fmt: skip
         targets = {t.domain: t for t in PushTarget.objects.filter(source=source)} if existing else {}
-        for index, target in enumerate(values.get("push_targets") or []):
-            domain = target["domain"]
-            row = self.sync(
-                at(at(path, "push_targets"), index),
-                f"push target {domain} → {code}",
-                targets.get(domain),
-                PushTarget,
-                _desired(PushTarget, PUSH_KEYS, target),
-                PUSH_KEYS,
-                source=source,
-                domain=domain,
-            )
+        for row in self.per_domain(at(path, "push_targets"), values.get("push_targets"), targets, PushTarget,
+                                   PUSH_KEYS, source, lambda domain: f"push target {domain} → {code}"):  # fmt: skip
             self._stamp_pause(row)
+
+    def per_domain(self, path: str, items: list[dict[str, Any]] | None, current: dict[str, Any], model: Any,
+                   keys: Any, source: SourceSystem, label: Any) -> list[Any]:  # fmt: skip
+        """A source's list of per-domain rows (mappings, push targets), each matched by its domain."""
+        rows = []
+        for index, item in enumerate(items or []):
+            domain = item["domain"]
+            rows.append(self.sync(at(path, index), label(domain), current.get(domain), model,
+                                  _desired(model, keys, item), keys, source=source, domain=domain))  # fmt: skip
+        return rows
 
     def webhook(self, path: str, values: dict[str, Any]) -> None:
         """A webhook subscription by name; ``start`` (beginning | now) says where a new one reads from."""

@@ -64,15 +64,8 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset.filter(resolved_at__isnull=self.value() != "resolved")
 
 
-@admin.register(QualityIssue)
-class QualityIssueAdmin(admin.ModelAdmin):
-    list_display = (
-        "record", "domain", "field", "value", "message", "severity", "owner_org", "detected_at", "resolved_at",
-    )  # fmt: skip
-    list_filter = (OpenFilter, "domain", "rule__severity", "rule__kind")
-    search_fields = ("field", "value", "message")
-    list_select_related = ("rule", "owner_org")
-    date_hierarchy = "detected_at"
+class ScopedQualityAdmin(admin.ModelAdmin):
+    """Read-only quality lists (issues, scores): rows scoped like conflicts, each with its record's code."""
 
     def get_queryset(self, request) -> QuerySet:
         queryset = super().get_queryset(request).annotate(_code=golden_code_annotation())
@@ -92,6 +85,17 @@ class QualityIssueAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(QualityIssue)
+class QualityIssueAdmin(ScopedQualityAdmin):
+    list_display = (
+        "record", "domain", "field", "value", "message", "severity", "owner_org", "detected_at", "resolved_at",
+    )  # fmt: skip
+    list_filter = (OpenFilter, "domain", "rule__severity", "rule__kind")
+    search_fields = ("field", "value", "message")
+    list_select_related = ("rule", "owner_org")
+    date_hierarchy = "detected_at"
 
     @admin.display(description="record", ordering="golden_id")
     def record(self, obj: QualityIssue) -> str:
@@ -141,7 +145,7 @@ def any_unowned_domain(user) -> bool:
 
 
 @admin.register(QualityScore)
-class QualityScoreAdmin(admin.ModelAdmin):
+class QualityScoreAdmin(ScopedQualityAdmin):
     """Each record's score, worst first: the list behind the dashboard's "records scored" (read-only, scoped)."""
 
     list_display = ("record", "domain", "score", "open_issues", "owner_org", "checked_at")
@@ -153,25 +157,6 @@ class QualityScoreAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Quality scores, worst first", **(extra_context or {})})
-
-    def get_queryset(self, request) -> QuerySet:
-        queryset = super().get_queryset(request).annotate(_code=golden_code_annotation())
-        return stewardship.restrict(request.user, queryset, "view")
-
-    def has_module_permission(self, request) -> bool:
-        return may_read_quality(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self.has_module_permission(request)  # rows are scoped by get_queryset
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="record", ordering="golden_id")
     def record(self, obj: QualityScore) -> str:
