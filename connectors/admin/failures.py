@@ -28,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from connectors.models import FailureClass, FailureStatus, PushTarget, SyncFailure, SyncRun
 from connectors.services import decisions, failures
+from masterdata.admin.listing import FastActionCheckboxMixin
 from masterdata.admin.sensitive import asks_to_reveal
 from masterdata.admin.worklist import OwnerOrgFilter, golden_annotation
 from masterdata.registry import registry
@@ -116,7 +117,7 @@ class ClassificationFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncFailure)
-class FailureQueueAdmin(admin.ModelAdmin):
+class FailureQueueAdmin(FastActionCheckboxMixin, admin.ModelAdmin):
     """Read-only rows; decisions are actions (bulk) and buttons on the item (single), each with a reason."""
 
     #: Direction and domain read from "source / target" (← crm · customer, → erp · supplier) too.

@@ -23,11 +23,13 @@ from guardian.shortcuts import get_perms_for_model
 from simple_history.admin import SimpleHistoryAdmin
 
 from masterdata.models import GoldenStatus, OrgUnit
+from masterdata.models.base import loading_for_display
 from masterdata.registry import Domain, registry
 from masterdata.services import access, golden, history
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
 from .filters import ScopedOrgUnitFilter
+from .listing import FastActionCheckboxMixin
 from .record_page import RecordPageMixin
 from .sensitive import SensitiveAdminMixin, SensitiveFormMixin, reveal_on_screen
 
@@ -90,7 +92,7 @@ class GoldenRecordForm(SensitiveFormMixin, forms.ModelForm):
         return cleaned
 
 
-class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin):
+class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin):
     """Scoped by org unit, never deletes, writes through the golden-record service."""
 
     domain: Domain
@@ -177,6 +179,16 @@ class GoldenRecordAdmin(SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin
                 ),
             ),
         )
+
+    def changelist_view(self, request, extra_context=None):
+        """Showing a page of records loads them for display only (no change-tracking copies).
+
+        Actions are posted to the same view and may save what they load: they keep tracking.
+        """
+        if request.method == "GET":
+            with loading_for_display():
+                return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, extra_context)
 
     # --- scope and permissions ----------------------------------------------------------------
     def get_queryset(self, request):

@@ -17,6 +17,7 @@ from masterdata.models import QualityIssue, QualityRule, QualityScore
 from masterdata.registry import registry
 from masterdata.services import access, stewardship
 
+from .listing import FastActionCheckboxMixin
 from .sources import golden_change_url, golden_code_annotation
 from .worklist import record_link
 
@@ -64,7 +65,7 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset.filter(resolved_at__isnull=self.value() != "resolved")
 
 
-class ScopedQualityAdmin(admin.ModelAdmin):
+class ScopedQualityAdmin(FastActionCheckboxMixin, admin.ModelAdmin):
     """Read-only quality lists (issues, scores): rows scoped like conflicts, each with its record's code."""
 
     def get_queryset(self, request) -> QuerySet:

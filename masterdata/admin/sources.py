@@ -27,6 +27,8 @@ from masterdata.models import SourceDomain, SourceLink, SourceSystem
 from masterdata.registry import registry
 from masterdata.services import access, sensitive, stewardship
 
+from .listing import FastActionCheckboxMixin
+
 REVEALED_NOTE = (
     "Sensitive values are shown in clear on this page: this reveal is recorded in the audit log under your name."
 )
@@ -98,7 +100,7 @@ class SourceLinkForm(forms.ModelForm):
 
 
 @admin.register(SourceLink)
-class SourceLinkAdmin(admin.ModelAdmin):
+class SourceLinkAdmin(FastActionCheckboxMixin, admin.ModelAdmin):
     form = SourceLinkForm
     list_display = (
         "source_key",

@@ -26,6 +26,7 @@ from masterdata.services import access, stewardship
 from masterdata.services.orgtree import subtree_ids
 
 from .filters import MAX_FILTER_UNITS
+from .listing import FastActionCheckboxMixin
 
 HIDDEN_VALUE = "•••"
 
@@ -161,7 +162,7 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class WorklistAdmin(admin.ModelAdmin):
+class WorklistAdmin(FastActionCheckboxMixin, admin.ModelAdmin):
     """Scoped, never added or deleted by hand, never edited through a model form."""
 
     list_per_page = 50

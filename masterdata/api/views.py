@@ -44,6 +44,7 @@ from masterdata.api.serializers import (
     unstorable_text,
 )
 from masterdata.models import SourceLink
+from masterdata.models.base import loading_for_display
 from masterdata.registry import Domain
 from masterdata.services import access, golden, history, sensitive
 
@@ -160,6 +161,13 @@ class GoldenRecordViewSet(
     domain: Domain
     permission_classes = [permissions.IsAuthenticated, DomainPermission]
     filter_backends = [DjangoFilterBackend, SearchFilter, StrictOrderingFilter]
+
+    def dispatch(self, request, *args, **kwargs):
+        """A read loads records only to show them: no change-tracking snapshot (see ``loading_for_display``)."""
+        if request.method in permissions.SAFE_METHODS:
+            with loading_for_display():
+                return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     # --- querysets ----------------------------------------------------------------------------
     def get_queryset(self):

@@ -8,13 +8,37 @@ admin, sync, shell) the save came from.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+#: Set while records are loaded only to be shown (API reads): no change-tracking snapshot is taken.
+_LOADING_FOR_DISPLAY: ContextVar[bool] = ContextVar("golden_loading_for_display", default=False)
+
+
+class ReadOnlyRecordError(RuntimeError):
+    """A record loaded only to be shown was saved: it has no baseline to compare with."""
+
+
+@contextlib.contextmanager
+def loading_for_display() -> Iterator[None]:
+    """Records loaded inside skip the change-tracking snapshot (deep copies of every JSON column).
+
+    A read of 50 records spent about a tenth of its CPU copying values nobody would edit.
+    Such records refuse to be saved (:class:`ReadOnlyRecordError`).
+    """
+    token = _LOADING_FOR_DISPLAY.set(True)
+    try:
+        yield
+    finally:
+        _LOADING_FOR_DISPLAY.reset(token)
 
 
 class GoldenStatus(models.TextChoices):
@@ -91,6 +115,10 @@ class GoldenRecord(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
+        if _LOADING_FOR_DISPLAY.get():
+            instance._loaded_values = None
+            instance._for_display = True
+            return instance
         instance._loaded_values = {
             name: instance._snapshot(name, value) for name, value in zip(field_names, values, strict=True)
         }
@@ -106,6 +134,8 @@ class GoldenRecord(models.Model):
 
     def _remember(self, fields) -> None:
         """Record the current values of ``fields`` (those not deferred) as stored in the database."""
+        if self.__dict__.get("_for_display"):
+            return
         loaded = self.__dict__.setdefault("_loaded_values", {})
         for f in fields:
             if f.attname in self.__dict__:
@@ -136,6 +166,8 @@ class GoldenRecord(models.Model):
         return changed
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.__dict__.get("_for_display"):
+            raise ReadOnlyRecordError(f"{self._meta.label} {self.pk} was loaded for display only and cannot be saved.")
         update_fields = kwargs.get("update_fields")
         if not self._state.adding and getattr(self, "_loaded_values", None) is not None:
             changed = self.changed_fields()
