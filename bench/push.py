@@ -2,21 +2,25 @@
 
 Not part of the test run. The same golden changes are made the same way for both sides, through
 the hub's single write path (``services.golden``), in two waves: N/2 new customers, then a second
-version of each. Every change must reach two local targets — a REST API (the CRM fake: one
-request per record) and an OData v4 service (the S/4HANA fake, which takes JSON ``$batch``) —
-served by a separate process, as a real target would be. A delivery is one change arriving at
-one target: 2 × N deliveries per side.
+version of each. Every change must reach two local targets — a REST API (the CRM fake) and an
+OData v4 service (the S/4HANA fake, which takes JSON ``$batch``) — each served by a process of
+its own, as a real target is a system of its own. A delivery is one change arriving at one
+target: 2 × N deliveries for the baseline, N per hub target.
 
 1. **naive baseline**: a ``post_save`` receiver calls both targets synchronously, one HTTP
    request per save and target (a shared keep-alive session). Its delivery rate is deliveries /
    the time spent inside those calls; its end-to-end rate counts the saves too.
-2. **the hub**: the saves write outbox events (committed), then — timed from there until both
-   targets have acknowledged every delivery and the ledger says so — the dispatcher
+2. **the hub**: the saves write outbox events (committed), then — timed from there until every
+   target has acknowledged every delivery and the ledger says so — the dispatcher
    (``dispatch.dispatch_pending``) and, per target in its own process as prefork workers run
    push tasks (``--workers thread``: threads of this process), the service a push worker runs
    (``push.deliver_due``: leases, retry policy, ledger, links), until nothing is pending.
    Each wave is delivered before the next is written, so no change is coalesced away: every
-   version is sent, as in the baseline.
+   version is sent, as in the baseline. The hub's REST target (``--rest-write``) sends one
+   request per record (``per-record``, as the baseline does), or uses the CRM's documented bulk
+   upsert (``bulk``: Zoho-style, 100 records a request, one answer per record); ``both`` (the
+   default) pushes to two REST targets, each on a CRM of its own, reported apart — three hub
+   targets at once on the same cores, never fewer than the baseline's two.
 
 Afterwards the targets are counted: every record once, in its latest version, and no version
 written twice (the version is read off the name each change sets).
@@ -24,7 +28,7 @@ written twice (the version is read off the name each change sets).
 Usage (the database is created when missing; its name must contain "bench")::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_bench .venv/bin/python bench/push.py \\
-        [--changes 10000] [--latency-ms 0] [--workers process|thread]
+        [--changes 10000] [--latency-ms 0] [--workers process|thread] [--rest-write both|per-record|bulk]
 """
 
 from __future__ import annotations
@@ -44,33 +48,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_list import PROJECT_ROOT, configure_environment, ensure_database  # the shared bench set-up
 
 REST_MAP = {"code": "code", "name": "name", "email": "email"}
+#: The CRM fake's upsert as Zoho CRM documents its own (at most 100 records a request, one answer each, in order).
+REST_BULK = {"path": "/api/customers/upsert", "items_key": "data", "max_items": 100,
+             "extra": {"duplicate_check_fields": ["code"]}, "item_key_field": "id", "results_path": "data",
+             "status_field": "status", "success_values": ["success"], "key_field": "details.id"}  # fmt: skip
+REST_WRITES = {"per-record": ("rest",), "bulk": ("rest-bulk",), "both": ("rest", "rest-bulk")}
 ODATA_MAP = {"code": "SearchTerm1", "name": "OrganizationBPName1", "email": "EmailAddress"}
 WAVES = ("create", "update")
 
 
 # --- the targets, in a process of their own -----------------------------------------------------------
-def serve_targets(pipe: Any, latency: float) -> None:
-    """Run the REST and OData fakes; answer counting requests until told to stop."""
+def serve_target(code: str, pipe: Any, latency: float) -> None:
+    """Run one target's fake (a system of its own: a process of its own); answer counts until told to stop."""
     sys.path.insert(0, str(PROJECT_ROOT))
     from tests.connectors.fakes import AuthPolicy, CrmFake, ODataV4Fake
 
-    with CrmFake([], auth=AuthPolicy(open=True)) as rest, ODataV4Fake([]) as odata:
+    fake = ODataV4Fake([]) if code == "odata" else CrmFake([], auth=AuthPolicy(open=True))
+    with fake:
         if latency:
-            for fake in (rest, odata):
-                fake.slow(latency, times=10**9)  # every request waits: a network and service round trip
-        pipe.send((rest.base_url, odata.base_url))
+            fake.slow(latency, times=10**9)  # every request waits: a network and service round trip
+        pipe.send(fake.base_url)
         while True:
             command, prefix = pipe.recv()
             if command == "stop":
                 return
-            partners = odata.sets["A_BusinessPartner"]
-            rest_tally = tally(rest.records, rest.writes, "id", "code", "name", prefix)
-            odata_tally = tally(partners.records, odata.writes, "BusinessPartner", "SearchTerm1", "OrganizationBPName1",
-                                prefix)  # fmt: skip
-            pipe.send({
-                "rest": rest_tally | {"requests": len(rest.requests)},
-                "odata": odata_tally | {"requests": len(odata.requests), "batches": len(odata.batches)},
-            })  # fmt: skip
+            if code == "odata":
+                partners = fake.sets["A_BusinessPartner"]
+                counted = tally(partners.records, fake.writes, "BusinessPartner", "SearchTerm1", "OrganizationBPName1",
+                                prefix) | {"batches": len(fake.batches)}  # fmt: skip
+            else:
+                counted = tally(fake.records, fake.writes, "id", "code", "name", prefix)
+            pipe.send(counted | {"requests": len(fake.requests), "cpu": time.process_time()})
 
 
 def tally(records: list[dict], writes: list[tuple], key: str, code: str, name: str, prefix: str) -> dict[str, int]:
@@ -112,24 +120,30 @@ def prepare() -> None:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
-def make_targets(rest_url: str, odata_url: str) -> list[Any]:
-    """A REST and an OData push target with default options: retries, ledger, $batch detection."""
+def make_targets(urls: dict[str, str], rest_writes: tuple[str, ...]) -> list[Any]:
+    """The push targets, default options (retries, ledger, $batch detection): REST one request per record
+    (``rest``) and/or with the CRM's bulk upsert (``rest-bulk``), and OData."""
     from connectors.models import Connection, PushTarget
     from masterdata.models import SourceDomain, SourceSystem
 
     made = []
-    for code, protocol, url, resource, key, lookup, field_map in (
-        ("bench-rest", "rest", rest_url, "/api/customers", "id", "code", REST_MAP),
-        ("bench-odata", "odata_v4", odata_url, "A_BusinessPartner", "BusinessPartner", "SearchTerm1", ODATA_MAP),
+    for code, protocol, resource, key, lookup, field_map, bulk in (
+        ("rest", "rest", "/api/customers", "id", "code", REST_MAP, {}),
+        ("rest-bulk", "rest", "/api/customers", "id", "code", REST_MAP, REST_BULK),
+        ("odata", "odata_v4", "A_BusinessPartner", "BusinessPartner", "SearchTerm1", ODATA_MAP, {}),
     ):  # fmt: skip
-        source, _ = SourceSystem.objects.get_or_create(code=code, defaults={"name": code.title(), "kind": "erp"})
+        if code.startswith("rest") and code not in rest_writes:
+            continue
+        source, _ = SourceSystem.objects.get_or_create(code=f"bench-{code}",
+                                                       defaults={"name": code.title(), "kind": "erp"})  # fmt: skip
         SourceDomain.objects.create(source=source, domain="customer", direction="push")
         Connection.objects.update_or_create(
-            source=source, defaults={"protocol": protocol, "base_url": url, "timeout_seconds": 30, "secret": "",
+            source=source, defaults={"protocol": protocol, "base_url": urls[code], "timeout_seconds": 30, "secret": "",
                                      "auth_type": "none"},
         )  # fmt: skip
         made.append(PushTarget.objects.create(source=source, domain="customer", resource=resource, key_field=key,
-                                              lookup_field=lookup, field_map=field_map, batch_size=1000))  # fmt: skip
+                                              lookup_field=lookup, field_map=field_map, batch_size=1000,
+                                              bulk=bulk))  # fmt: skip
     return made
 
 
@@ -200,7 +214,7 @@ def push_target(target_id: int, results: Any) -> None:
     from connectors.models import Delivery, DeliveryStatus, PushTarget
     from connectors.services import push
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     target = PushTarget.objects.select_related("source").get(pk=target_id)
     failure = ""
     try:
@@ -211,7 +225,7 @@ def push_target(target_id: int, results: Any) -> None:
                 break
     finally:
         connection.close()
-        results.put((target.source.code, time.perf_counter() - started, failure))
+        results.put((target.source.code, time.perf_counter() - started, time.process_time() - cpu, failure))
 
 
 def deliver_all(targets: list[Any], per_target: Counter, workers: str) -> None:
@@ -239,8 +253,9 @@ def deliver_all(targets: list[Any], per_target: Counter, workers: str) -> None:
         runner.start()
     failures = []
     for _ in runners:
-        code, seconds, failure = results.get()
+        code, seconds, cpu, failure = results.get()
         per_target[code] += seconds
+        per_target[f"{code} cpu"] += cpu
         failures += [failure] if failure else []
     for runner in runners:
         runner.join()
@@ -275,11 +290,15 @@ def ledger() -> dict[str, int]:
     }
 
 
-def check(side: str, counted: dict[str, dict[str, int]], customers: int) -> None:
-    for target, tallied in counted.items():
+def check(side: str, counted: dict[str, dict[str, int]], customers: int, targets: tuple[str, ...]) -> None:
+    for target in targets:
+        tallied = counted[target]
         problems = {k: tallied[k] for k in ("duplicate_records", "not_latest", "versions_written_twice") if tallied[k]}
         if tallied["held"] != customers or problems:
             sys.exit(f"{side} → {target}: {tallied['held']} of {customers} records held; {problems}")
+
+
+LABELS = {"rest": "REST, one request per record", "rest-bulk": "REST, bulk upsert", "odata": "OData v4"}
 
 
 def main() -> None:
@@ -288,22 +307,29 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request at the targets")
     parser.add_argument("--workers", choices=("process", "thread"), default="process",
                         help="run each target's push in its own process (as workers do) or thread")  # fmt: skip
+    parser.add_argument("--rest-write", choices=tuple(REST_WRITES), default="both",
+                        help="the hub's REST target: one request per record, the bulk upsert, or both (two REST "
+                             "targets, each on its own CRM)")  # fmt: skip
     args = parser.parse_args()
     customers = args.changes // 2
     changes = 2 * customers
+    hub_targets = (*REST_WRITES[args.rest_write], "odata")
 
     url = configure_environment()
     ensure_database(url)
-    pipe, child = multiprocessing.Pipe()
-    targets_process = multiprocessing.get_context("fork").Process(
-        target=serve_targets, args=(child, args.latency_ms / 1000), daemon=True
-    )
-    targets_process.start()  # before Django opens any connection
-    rest_url, odata_url = pipe.recv()
+    pipes: dict[str, Any] = {}
+    servers = []
+    for code in ("rest", "rest-bulk", "odata"):  # each before Django opens any connection
+        pipes[code], child = multiprocessing.Pipe()
+        servers.append(multiprocessing.get_context("fork").Process(
+            target=serve_target, args=(code, child, args.latency_ms / 1000), daemon=True))  # fmt: skip
+        servers[-1].start()
+    urls = {code: pipe.recv() for code, pipe in pipes.items()}
 
     def count(prefix: str) -> dict[str, dict[str, int]]:
-        pipe.send(("count", prefix))
-        return pipe.recv()
+        for pipe in pipes.values():
+            pipe.send(("count", prefix))
+        return {code: pipe.recv() for code, pipe in pipes.items()}
 
     sys.path.insert(0, str(PROJECT_ROOT))
     import django
@@ -315,54 +341,65 @@ def main() -> None:
 
     dispatch._enqueue = lambda event_ids: None  # the benchmark runs the dispatcher itself: nothing goes to a broker
     prepare()
-    targets = make_targets(rest_url, odata_url)
+    targets = make_targets(urls, REST_WRITES[args.rest_write])
     load_before = os.getloadavg()
     try:
-        baseline = naive(changes, rest_url, odata_url)
+        baseline = naive(changes, urls["rest"], urls["odata"])
         naive_counted = count("NAIVE")
         FeedCursor.objects.update_or_create(name="dispatch", defaults={"position": changefeed.start_position()})
         ours = hub(changes, targets, args.workers)
         hub_counted = count("HUB")
         load_after = os.getloadavg()
     finally:
-        pipe.send(("stop", ""))
-        targets_process.join(5)
-    check("naive", naive_counted, customers)
-    check("hub", hub_counted, customers)
+        for pipe in pipes.values():
+            pipe.send(("stop", ""))
+        for server in servers:
+            server.join(5)
+    check("naive", naive_counted, customers, ("rest", "odata"))
+    check("hub", hub_counted, customers, hub_targets)
     booked = ledger()
-    if booked["delivered"] != booked["deliveries"] or booked["deliveries"] != 2 * changes:
+    if booked["delivered"] != booked["deliveries"] or booked["deliveries"] != len(hub_targets) * changes:
         sys.exit(f"ledger: {booked}")
 
-    deliveries = 2 * changes
     naive_rate = baseline["calls"] / baseline["http"]
     hub_rate = booked["delivered"] / ours["delivery"]
     naive_e2e = changes / baseline["total"]
     hub_e2e = changes / (ours["saves"] + ours["delivery"])
-    rest_requests = hub_counted["rest"]["requests"] - naive_counted["rest"]["requests"]
-    odata_requests = hub_counted["odata"]["requests"] - naive_counted["odata"]["requests"]
+    requests = {t: hub_counted[t]["requests"] - naive_counted[t]["requests"] for t in hub_targets}
     batches = hub_counted["odata"]["batches"] - naive_counted["odata"]["batches"]
-    print(f"{changes:,} golden changes ({customers:,} new customers, then a second version of each) to a REST and an "
-          f"OData v4 target: {deliveries:,} deliveries per side; target latency {args.latency_ms:g} ms")  # fmt: skip
+    names = ", ".join(LABELS[t] for t in hub_targets)
+    print(f"{changes:,} golden changes ({customers:,} new customers, then a second version of each); naive: a REST "
+          f"and an OData v4 target, {2 * changes:,} deliveries; hub: {names}, {len(hub_targets) * changes:,} "
+          f"deliveries; target latency {args.latency_ms:g} ms")  # fmt: skip
     print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
           f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")  # fmt: skip
     print(f"naive  delivery: {baseline['calls']:,.0f} HTTP calls inside post_save took {baseline['http']:.1f} s "
           f"→ {naive_rate:,.0f} deliveries/s")  # fmt: skip
     print(f"hub    delivery: {booked['delivered']:,} deliveries acknowledged and booked in {ours['delivery']:.1f} s "
-          f"→ {hub_rate:,.0f} deliveries/s (dispatch + push.deliver_due, one {args.workers} per target; REST "
-          f"{rest_requests:,} requests, OData {odata_requests:,} requests of which {batches:,} $batch)")  # fmt: skip
-    rest_seconds, odata_seconds = ours["per_target"]["bench-rest"], ours["per_target"]["bench-odata"]
-    naive_calls = {"rest": baseline["rest_http"], "odata": baseline["odata_http"]}
-    print(f"per target, deliveries/s naive → hub: REST {changes / naive_calls['rest']:,.0f} → "
-          f"{changes / rest_seconds:,.0f} (×{naive_calls['rest'] / rest_seconds:.1f}), OData "
-          f"{changes / naive_calls['odata']:,.0f} → {changes / odata_seconds:,.0f} "
-          f"(×{naive_calls['odata'] / odata_seconds:.1f})")  # fmt: skip
+          f"→ {hub_rate:,.0f} deliveries/s (dispatch + push.deliver_due, one {args.workers} per target, all targets "
+          f"at once)")  # fmt: skip
+    naive_calls = {"rest": baseline["rest_http"], "rest-bulk": baseline["rest_http"], "odata": baseline["odata_http"]}
+    print("per target, deliveries/s naive → hub (the naive REST figure is the same one-call-per-save REST baseline):")
+    for code in hub_targets:
+        seconds = ours["per_target"][f"bench-{code}"]
+        sent = f"{requests[code]:,} requests" + (f", {batches:,} of them $batch" if code == "odata" else "")
+        print(f"  {LABELS[code]:<30} {changes / naive_calls[code]:>7,.0f} → {changes / seconds:>7,.0f} "
+              f"(×{naive_calls[code] / seconds:.1f}; {sent})")  # fmt: skip
+    if args.workers == "process":  # CPU seconds per 1,000 deliveries: the caller's side and the target's
+        naive_cpu = {t: naive_counted[t]["cpu"] for t in ("rest", "odata")}
+        hub_cpu = {t: hub_counted[t]["cpu"] - naive_counted[t]["cpu"] for t in hub_targets}
+        worker_cpu = {t: ours["per_target"][f"bench-{t} cpu"] for t in hub_targets}
+        print("CPU seconds per 1,000 deliveries — target (fake) process: naive " + ", ".join(
+            f"{LABELS[t]} {1000 * naive_cpu[t] / changes:.2f}" for t in ("rest", "odata")) + "; hub " + ", ".join(
+            f"{LABELS[t]} {1000 * hub_cpu[t] / changes:.2f}" for t in hub_targets) + "; hub push worker: " + ", ".join(
+            f"{LABELS[t]} {1000 * worker_cpu[t] / changes:.2f}" for t in hub_targets))  # fmt: skip
     print(f"naive  end to end: {baseline['total']:.1f} s (saves with their calls) → {naive_e2e:,.1f} changes/s")
     print(
         f"hub    end to end: {ours['saves']:.1f} s saves + {ours['delivery']:.1f} s delivery → {hub_e2e:,.1f} changes/s"
     )
     print(f"ratio hub / naive: delivery ×{hub_rate / naive_rate:.1f}, end to end ×{hub_e2e / naive_e2e:.2f}")
-    naive_versions = sum(t["versions_written"] for t in naive_counted.values())
-    hub_versions = sum(t["versions_written"] for t in hub_counted.values())
+    naive_versions = sum(naive_counted[t]["versions_written"] for t in ("rest", "odata"))
+    hub_versions = sum(hub_counted[t]["versions_written"] for t in hub_targets)
     print(f"targets: every record held once in its latest version, no version written twice (versions written: "
           f"naive {naive_versions:,}, hub {hub_versions:,}); ledger: {booked['delivered']:,}/{booked['deliveries']:,} "
           f"delivered, {booked['attempts_failed']} failed attempts")  # fmt: skip

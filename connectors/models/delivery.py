@@ -67,6 +67,12 @@ class PushTarget(Lease):
         default=list, help_text='[{"golden": "name", "target": "displayName"}, …] or {"name": "displayName"}.'
     )
     options = models.JSONField(default=dict, blank=True)
+    bulk = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="REST only, where the API documents a bulk write: path, items_key, max_items, how answers are "
+        "read (connectors/README.md). Empty: one request per record.",
+    )
     max_attempts = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
@@ -103,6 +109,15 @@ class PushTarget(Lease):
             errors["field_map"] = messages
         if not isinstance(self.options, dict):
             errors["options"] = ["Must be an object."]
+        if self.bulk:
+            from connectors.protocols.rest_bulk import bulk_errors
+
+            errors["bulk"] = bulk_errors(self.bulk)
+            connection = getattr(self.source, "connection", None) if self.source_id else None
+            if connection is not None and connection.protocol != "rest":
+                errors["bulk"].append(f"bulk writes are for REST targets; this one speaks {connection.protocol}")
+            if not errors["bulk"]:
+                del errors["bulk"]
         if errors:
             raise ValidationError(errors)
 

@@ -136,12 +136,15 @@ class PushSpec:
     ``/Users``). ``key_field``: where the target keeps its key. ``lookup_field``: a target field
     holding the record's own value, to find a record an unanswered create may have made.
     ``options``: protocol extras (``connectors/README.md``), over the connection's options.
+    ``bulk``: the target's bulk write, where its API documents one.
     """
 
     resource: str
     key_field: str
     lookup_field: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    bulk: Mapping[str, Any] = field(default_factory=dict)
+    """How the target takes many records per request (REST, :mod:`connectors.protocols.rest_bulk`); empty: none."""
 
 
 @dataclass
@@ -184,6 +187,14 @@ class Sent:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class RecordRefused(ConnectorError):
+    """The target refused one record inside a bulk request, with its own code rather than an HTTP status."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def error_for_status(status: int, message: str, *, retry_after: float | None = None) -> ConnectorError:

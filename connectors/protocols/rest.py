@@ -54,6 +54,7 @@ from connectors.protocols.base import (
     dig,
     format_timestamp,
 )
+from connectors.protocols.rest_bulk import BulkSender, BulkWrite
 
 PAGINATION_STYLES = ("page", "offset", "next_link", "link_header", "cursor", "none")
 
@@ -208,6 +209,12 @@ class RestConnector(HttpConnector):
         return self.run_check(probe)
 
     # --- writing -----------------------------------------------------------------------------
+    def send(self, spec: PushSpec, items: list[Outgoing]) -> list[Sent]:
+        """In bulk requests when the target has a bulk write (``spec.bulk``), else one request per record."""
+        if not spec.bulk or not items:
+            return super().send(spec, items)
+        return BulkSender(self, spec, BulkWrite.from_dict(spec.bulk), super().send).send(items)
+
     def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
         if item.key is None and item.recover and spec.lookup_field and item.lookup_value is not None:
             found = self._find(spec, item.lookup_value)

@@ -156,7 +156,10 @@ def run_finished(run: SyncRun) -> list[Incident]:
     try:
         source = run.source
         count = _inbound_open_counts(source.pk, run.domain).get((source.pk, run.domain), 0)
-        return apply([failing_runs(source, run.domain), open_failures(source, run.domain, count)])
+        observations = [failing_runs(source, run.domain), open_failures(source, run.domain, count)]
+        if all(o.state == OFF for o in observations) and not Incident.objects.filter(closed_at__isnull=True).exists():
+            return []  # the usual end of a run: nothing to open, no open incident to close or tell about
+        return apply(observations)
     except Exception:  # an alert must never break the sync it watches
         logger.exception("alert check after sync run %s failed", run.pk)
         return []

@@ -101,6 +101,7 @@ PUSH_KEYS = {
     "lookup_field": "lookup_field",
     "fields": "field_map",
     "options": "options",
+    "bulk": "bulk",
     "max_attempts": "max_attempts",
     "batch_size": "batch_size",
     "paused": "paused",
@@ -208,6 +209,7 @@ def schema() -> dict[str, Any]:
             "lookup_field": _string(),
             "fields": {"type": ["array", "object"]},
             "options": {"type": "object"},
+            "bulk": {"type": "object"},
             "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 50},
             "batch_size": {"type": "integer", "minimum": 1},
             "paused": {"type": "boolean"},
@@ -402,6 +404,12 @@ class Checker:
                 f"nothing is pushed unless the source's direction for {domain} is push or both "
                 f"(domains.{domain}.direction, now {direction or 'not set'})",
             )
+        protocol = (source.get("connection") or {}).get("protocol")
+        if protocol is None:
+            stored = Connection.objects.filter(source__code=source["code"]).first()
+            protocol = stored.protocol if stored is not None else None
+        if values.get("bulk") and protocol not in (None, "rest"):
+            self.add(at(path, "bulk"), f"bulk writes are for REST targets; this source speaks {protocol}")
         row = PushTarget(domain=domain, **{PUSH_KEYS[k]: v for k, v in values.items() if k in PUSH_KEYS})
         self._model_errors(path, row, PUSH_KEYS, exclude=["source"], skip={"field_map"})
 

@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors.models import Delivery, DeliveryStatus, DeliveryTrigger, FeedCursor, PushTarget
+from connectors.services import push_ledger
 from masterdata.models import ChangeEvent, GoldenStatus, SourceDomain, SyncDirection
 from masterdata.registry import registry
 from masterdata.services import changefeed
@@ -61,21 +62,13 @@ def dispatch(events: Iterable[ChangeEvent], *, now: datetime | None = None) -> s
     now = now or timezone.now()
     by_domain = active_targets({event.domain for event in events})
     rows = [
-        Delivery(
-            target=target,
-            event=event,
-            domain=event.domain,
-            golden_id=event.golden_id,
-            version=event.version,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        (target.pk, event.pk, event.domain, event.golden_id, event.version)
         for event in events
         for target in by_domain.get(event.domain, ())
         if event.origin_source_id != target.source_id  # a change from S is not pushed back to S
     ]
-    Delivery.objects.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
-    return {row.target_id for row in rows}
+    push_ledger.insert_deliveries(rows, now)
+    return {row[0] for row in rows}
 
 
 def dispatch_event(event_id: int) -> set[int]:

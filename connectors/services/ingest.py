@@ -247,7 +247,9 @@ def ingest(user: Any, source_code: str, domain_name: str, key_header: str | None
             return replay(earlier, digest)
         mapping = check_accepting(target)
         check_keys(records, mapping)
-        result = pipeline.ingest_records(target.source, target.domain, records, trigger=SyncTrigger.INGEST, user=user)
+        result = pipeline.ingest_records(
+            target.source, target.domain, records, trigger=SyncTrigger.INGEST, user=user, mapping=mapping
+        )
         answer = build_answer(target, mapping, records, result)
         claimed.response_status, claimed.response_body = 200, answer
         claimed.save(update_fields=["response_status", "response_body"])
@@ -267,14 +269,27 @@ def claim(user: Any, target: Target, key: str, digest: str) -> tuple[Idempotency
 
     An uncommitted row of a concurrent request blocks the insert until that request ends: then
     the insert either fails (it committed: replay its answer) or goes through (it rolled back).
+    A key older than the retention is free again: its row is replaced (looked for only when the
+    insert meets it, so a new key costs one statement).
     """
     scope = {"user": user, "source": target.source, "domain": target.domain, "key": key}
-    IdempotencyKey.objects.filter(**scope, created_at__lt=timezone.now() - key_retention()).delete()
     try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(**scope, request_hash=digest), None
+        return _insert_key(scope, digest), None
+    except IntegrityError:
+        earlier = IdempotencyKey.objects.get(**scope)
+    expired = timezone.now() - key_retention()
+    if earlier.created_at >= expired:
+        return None, earlier
+    IdempotencyKey.objects.filter(**scope, created_at__lt=expired).delete()
+    try:
+        return _insert_key(scope, digest), None
     except IntegrityError:
         return None, IdempotencyKey.objects.get(**scope)
+
+
+def _insert_key(scope: dict[str, Any], digest: str) -> IdempotencyKey:
+    with transaction.atomic():
+        return IdempotencyKey.objects.create(**scope, request_hash=digest)
 
 
 def replay(earlier: IdempotencyKey, digest: str) -> IngestAnswer:

@@ -211,32 +211,49 @@ class PushMapper:
         ]
         self.golden_fields = sorted({golden for golden, *_ in self.entries if golden})
 
+    def columns(self) -> list[str]:
+        """The columns a record is read by to render this map (``id``, ``version`` and the mapped fields)."""
+        model = self.domain.model_class
+        names = {"id", "version"}
+        for name in self.golden_fields:
+            names.add("attributes" if name.startswith(ATTRIBUTES_PREFIX) else model._meta.get_field(name).attname)
+        return sorted(names)
+
+    def read(self, model: type[models.Model], golden_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """``{golden id: row}`` of what the map needs, read as values: no model instance per record."""
+        from connectors.services.push_ledger import among_ids
+
+        rows = among_ids(model._base_manager.all(), "id", golden_ids).values(*self.columns())
+        return {row["id"]: row for row in rows}
+
     def golden_values(self, records: Iterable[GoldenRecord]) -> dict[int, dict[str, Any]]:
         """``{golden id: {golden field: JSON value}}`` of the mapped fields; foreign keys as codes (bulk)."""
-        records = list(records)
+        columns = self.columns()
+        return self.golden_values_of_rows({r.pk: {c: getattr(r, c) for c in columns} for r in records})
+
+    def golden_values_of_rows(self, rows: Mapping[int, Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+        """:meth:`golden_values` of rows read by :meth:`read` (column name → value)."""
         model = self.domain.model_class
         codes: dict[str, dict[int, str]] = {}
         for name in self.golden_fields:
-            if name.startswith(ATTRIBUTES_PREFIX):
-                continue
-            field = model._meta.get_field(name)
+            field = None if name.startswith(ATTRIBUTES_PREFIX) else model._meta.get_field(name)
             if isinstance(field, models.ForeignKey):
-                ids = {getattr(r, field.attname) for r in records} - {None}
+                ids = {row[field.attname] for row in rows.values()} - {None}
                 related = field.related_model._base_manager.filter(pk__in=ids).values_list("pk", "code")
                 codes[name] = dict(related) if ids else {}
         values: dict[int, dict[str, Any]] = {}
-        for record in records:
-            row: dict[str, Any] = {}
+        for pk, row in rows.items():
+            out: dict[str, Any] = {}
             for name in self.golden_fields:
                 if name.startswith(ATTRIBUTES_PREFIX):
                     key = name.removeprefix(ATTRIBUTES_PREFIX)
-                    if key in (record.attributes or {}):
-                        row[name] = to_json(record.attributes[key])
+                    if key in (row["attributes"] or {}):
+                        out[name] = to_json(row["attributes"][key])
                 elif name in codes:
-                    row[name] = codes[name].get(getattr(record, f"{name}_id"))
+                    out[name] = codes[name].get(row[f"{name}_id"])
                 else:
-                    row[name] = to_json(getattr(record, name))
-            values[record.pk] = row
+                    out[name] = to_json(row[name])
+            values[pk] = out
         return values
 
     def body(self, values: Mapping[str, Any]) -> dict[str, Any]:

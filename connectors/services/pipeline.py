@@ -196,7 +196,11 @@ def process_records(
     if not dry_run:
         failures.record_failures(source, domain, outcome.failures, run)
         failures.resolve_succeeded(source, domain, outcome.succeeded_keys)
-        _reappeared(source, domain, outcome.seen_keys)
+        # A record that went through has its link written active (or was skipped, its link being active):
+        # only those that failed may still have a link flagged vanished.
+        failed_keys = {item.source_key for item in result.outcomes if item.outcome == FAILED}
+        through = set(outcome.succeeded_keys) - failed_keys
+        _reappeared(source, domain, [key for key in outcome.seen_keys if key not in through])
     return outcome
 
 
@@ -222,12 +226,16 @@ def flag_vanished(source: SourceSystem, domain: str, seen: set[str], *, dry_run:
 
 
 # --- a pull -------------------------------------------------------------------------------------
-def load_mapping(source: SourceSystem, domain: str) -> Mapping:
+def load_mapping(source: SourceSystem, domain: str, mapping: Mapping | None = None) -> Mapping:
+    """The source/domain's active mapping; ``mapping``: the one the caller read already (checked alike)."""
     if domain not in registry:
         raise LookupError(f"Unknown domain {domain!r}; known: {', '.join(d.name for d in registry)}.")
     if not source.is_active:
         raise PipelineConfigError(f"The source system {source.code} is inactive.")
-    mapping = Mapping.objects.select_related("source").filter(source=source, domain=domain).first()
+    if mapping is not None and mapping.source_id == source.pk and mapping.domain == domain:
+        mapping.source = source
+    else:
+        mapping = Mapping.objects.select_related("source").filter(source=source, domain=domain).first()
     if mapping is None:
         raise PipelineConfigError(f"{source.code} has no mapping for {domain}.")
     if not mapping.is_active:
@@ -286,7 +294,10 @@ class _Pull:
                 self.page_failed = True
                 self.fetch_failure(exc)
 
-    def page(self, mapping: Mapping, mapper: Mapper, spec: FetchSpec, page: Page) -> BatchOutcome:
+    def page(
+        self, mapping: Mapping, mapper: Mapper, spec: FetchSpec, page: Page, *, last: bool = False
+    ) -> BatchOutcome:
+        """One page in its transaction; ``last``: the run ends with it (its status is saved with the page's counts)."""
         if self.dry_run:
             outcome = process_records(
                 self.source, self.domain, mapping, mapper, page.records, dry_run=True, spec=spec, user=self.user
@@ -302,7 +313,11 @@ class _Pull:
                     self.state.cursor = page.cursor.to_dict()
                     self.state.save(update_fields=["cursor", "updated_at"])
                 self.count(outcome, page)
-                self.run.save(update_fields=["pages", "cursor_after", *RUN_COUNTS])
+                ended = ["status", "finished_at"] if last else []
+                if last:
+                    self.run.status = SyncRunStatus.PARTIAL if self.run.failed else SyncRunStatus.SUCCEEDED
+                    self.run.finished_at = timezone.now()
+                self.run.save(update_fields=["pages", "cursor_after", *RUN_COUNTS, *ended])
         if self.full:
             self.seen.update(outcome.seen_keys)
         return outcome
@@ -456,13 +471,15 @@ def ingest_records(
     trigger: str = SyncTrigger.INGEST,
     dry_run: bool = False,
     user: Any = None,
+    mapping: Mapping | None = None,
 ) -> PullResult:
     """Records a source pushes (the ingest endpoint, a file upload): the same map ▸ ingest, as one run.
 
     ``user`` is the account that posted them (history names it); the result carries each record's outcome.
+    ``mapping``: the source/domain's mapping when the caller has read it already (not read again).
     """
     source = _source(source)
-    mapping = load_mapping(source, domain)
+    mapping = load_mapping(source, domain, mapping)
     mapper = mapping.mapper()
     run = SyncRun(source=source, domain=domain, trigger=trigger)
     if not dry_run:
@@ -470,13 +487,13 @@ def ingest_records(
     job = _Pull(source, domain, run, SyncState(source=source, domain=domain), full=False, dry_run=dry_run, user=user)
     page = Page(records=list(records), cursor=None, last=True)
     try:
-        outcome = job.page(mapping, mapper, mapping.spec(), page)
+        outcome = job.page(mapping, mapper, mapping.spec(), page, last=True)
     except Exception as exc:
         job.fail(f"Stopped by an unexpected error ({type(exc).__name__}): {exc}")
         raise
     job.run.status = SyncRunStatus.PARTIAL if job.run.failed else SyncRunStatus.SUCCEEDED
-    job.run.finished_at = timezone.now()
-    if not dry_run:
-        job.run.save(update_fields=["status", "finished_at"])
+    if dry_run:
+        job.run.finished_at = timezone.now()
+    else:
         job.ended()
     return PullResult(job.run, job.plan, outcome)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -47,21 +47,20 @@ from connectors.models import (
 )
 from connectors.protocols import Outgoing, PushSpec, Sent, get_connector
 from connectors.protocols.base import dig
-from connectors.services import leases
+from connectors.services import leases, push_ledger
 from connectors.services.failures import record_owner
 from connectors.services.mapping import MappingError
 from connectors.services.outbound import PushMapper, changed_part, flatten
+from connectors.services.push_ledger import LinkRow, among_ids
 from connectors.services.retry import RetryPolicy, Verdict, classify
-from masterdata.models import Conflict, ConflictReason, ConflictStatus, LinkStatus, SourceLink
+from masterdata.models import Conflict, ConflictReason, ConflictStatus, SourceLink
 from masterdata.observability.metrics import count_pushed
 from masterdata.registry import registry
-from masterdata.services import bulk_sql
 from masterdata.services import conflicts as conflict_service
 
 logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 50
-LINK_FIELDS = ["golden_id", "source_values", "source_etag", "last_pushed_version", "status", "updated_at"]
 
 
 @dataclass
@@ -143,6 +142,7 @@ class _Round:
             key_field=target.key_field,
             lookup_field=target.lookup_field or target.key_field,
             options=target.options or {},
+            bulk=target.bulk or {},
         )
 
     @staticmethod
@@ -154,22 +154,24 @@ class _Round:
 
     def run(self, golden_ids: list[int]) -> bool:
         """Send one round; True when the target failed transiently (stop for now)."""
-        open_rows = list(
-            bulk_sql.among(Delivery.objects.filter(target=self.target), "golden_id", golden_ids)
+        open_rows = (
+            among_ids(Delivery.objects.filter(target=self.target), "golden_id", golden_ids)
             .exclude(status=DeliveryStatus.DELIVERED)
             .order_by("id")
+            .values_list("id", "golden_id", "status", "attempts", "last_attempt_at")
         )
-        deliveries = [d for d in open_rows if d.status == DeliveryStatus.PENDING]
         self.open_ids: dict[int, list[int]] = defaultdict(list)
-        for delivery in open_rows:
-            self.open_ids[delivery.golden_id].append(delivery.id)
-        self.done: list[tuple[int, SourceLink | None, Sent | None, dict[str, Any]]] = []
-        self.attempts = defaultdict(int)
-        for delivery in deliveries:
-            self.attempts[delivery.golden_id] = max(self.attempts[delivery.golden_id], delivery.attempts)
-        self.tried = {d.golden_id for d in deliveries if d.attempts or d.last_attempt_at is not None}
-        records = {r.pk: r for r in bulk_sql.among(self.domain.model_class._base_manager.all(), "id", golden_ids)}
-        self.links = self._links(golden_ids)
+        self.attempts: dict[int, int] = defaultdict(int)
+        self.tried: set[int] = set()
+        for delivery_id, gid, status, attempts, last_attempt_at in open_rows:
+            self.open_ids[gid].append(delivery_id)
+            if status == DeliveryStatus.PENDING:
+                self.attempts[gid] = max(self.attempts[gid], attempts)
+                if attempts or last_attempt_at is not None:
+                    self.tried.add(gid)
+        self.done: list[tuple[int, LinkRow | None, Sent | None, dict[str, Any]]] = []
+        self.accepted = 0
+        self.links = push_ledger.read_links(self.target.source_id, self.target.domain, golden_ids)
         held = held_fields(self.target, golden_ids)
         try:
             self.mapper = PushMapper(self.target.domain, self.target.field_map)
@@ -177,20 +179,21 @@ class _Round:
             for gid in golden_ids:
                 self._failed(gid, exc, Verdict(FailureClass.CONFIGURATION, retry=False), None)
             return True
-        values = self.mapper.golden_values(records.values())
+        rows = self.mapper.read(self.domain.model_class, golden_ids)
+        values = self.mapper.golden_values_of_rows(rows)
         items: list[Outgoing] = []
         self.sent_values: dict[int, dict[str, Any]] = {}
-        self.versions = {gid: record.version for gid, record in records.items()}
+        self.versions = {gid: row["version"] for gid, row in rows.items()}
         for gid in golden_ids:
-            if gid not in records:
+            if gid not in rows:
                 self._failed(gid, MappingError("the golden record no longer exists"), _BAD, None)
                 continue
             item = self._outgoing(gid, values[gid], held.get(gid, set()))
             if item is not None:
                 items.append(item)
-        creates = [item.ref for item in items if item.key is None]
+        creates = [delivery_id for item in items if item.key is None for delivery_id in self.open_ids[item.ref]]
         if creates:  # stamped first: should this worker die mid-request, the next one looks before it creates
-            _pending(self.target).filter(golden_id__in=creates).update(last_attempt_at=self.now)
+            among_ids(_pending(self.target), "id", creates).update(last_attempt_at=self.now)
         results = self.connector.send(self.spec, items) if items else []
         stop = False
         for item, sent in zip(items, results, strict=True):
@@ -199,18 +202,6 @@ class _Round:
         return stop
 
     # --- building what to send ------------------------------------------------------------------
-    def _links(self, golden_ids: list[int]) -> dict[int, SourceLink]:
-        links = bulk_sql.among(
-            SourceLink.objects.filter(source_id=self.target.source_id, domain=self.target.domain,
-                                      status=LinkStatus.ACTIVE),
-            "golden_id",
-            golden_ids,
-        ).order_by("golden_id", "-updated_at", "-id")  # fmt: skip
-        found: dict[int, SourceLink] = {}
-        for link in links:
-            found.setdefault(link.golden_id, link)
-        return found
-
     def _outgoing(self, gid: int, values: dict[str, Any], held: set[str]) -> Outgoing | None:
         values = {name: value for name, value in values.items() if name not in held}
         try:
@@ -246,8 +237,8 @@ class _Round:
         gid = item.ref
         if sent.ok:
             self.report.pushed += 1
+            self.accepted += 1
             self._done(gid, self.links.get(gid), sent, self.sent_values[gid])
-            count_pushed(self.target.source.code, self.target.domain)
             return False
         if not sent.attempted:
             return True
@@ -258,33 +249,31 @@ class _Round:
         self._failed(gid, sent.error, verdict, item.body)
         return verdict.retry
 
-    def _done(self, gid: int, link: SourceLink | None, sent: Sent | None, values: dict[str, Any]) -> None:
+    def _done(self, gid: int, link: LinkRow | None, sent: Sent | None, values: dict[str, Any]) -> None:
         """The target holds the record's current state (written for the whole round by :meth:`_flush`)."""
         self.done.append((gid, link, sent, values))
 
     def _flush(self) -> None:
-        """Deliveries done, links and the failure queue updated — in bulk, a few statements per round."""
+        """Deliveries done, links and the failure queue updated — set-based, a few statements per round."""
         if not self.done:
             return
-        by_outcome: dict[tuple[int, int | None, bool], list[int]] = defaultdict(list)
-        for gid, _link, sent, _values in self.done:
-            outcome = (self.versions[gid], sent.status if sent else None, sent is not None)
-            by_outcome[outcome].extend(self.open_ids[gid])
+        delivered = [
+            (delivery_id, self.versions[gid], sent.status if sent else None, sent is not None)
+            for gid, _link, sent, _values in self.done
+            for delivery_id in self.open_ids[gid]
+        ]
         with transaction.atomic():
-            for (version, status, attempted), ids in by_outcome.items():
-                bulk_sql.among(Delivery.objects.all(), "id", ids).exclude(status=DeliveryStatus.DELIVERED).update(
-                    status=DeliveryStatus.DELIVERED, delivered_at=self.now, delivered_version=version,
-                    last_attempt_at=self.now if attempted else None, response_code=status, last_error="",
-                    classification="",
-                )  # fmt: skip
+            push_ledger.mark_delivered(delivered, self.now)
             self._remember()
             open_failures = SyncFailure.objects.filter(
                 direction=FailureDirection.OUTBOUND, push_target=self.target, status=FailureStatus.OPEN
             )
-            bulk_sql.among(open_failures, "golden_id", [gid for gid, *_ in self.done]).update(
+            among_ids(open_failures, "golden_id", [gid for gid, *_ in self.done]).update(
                 status=FailureStatus.RESOLVED, closed_at=self.now, note="a later push delivered the record"
             )
-        self.done = []
+        if self.accepted:
+            count_pushed(self.target.source.code, self.target.domain, self.accepted)
+        self.done, self.accepted = [], 0
 
     def _remember(self) -> None:
         """What the target now holds, on the links (created with the key a create answered).
@@ -292,53 +281,25 @@ class _Round:
         New links are written whole in one COPY; a key that already has a link (a pull linked it,
         or the target reused a key) is updated like every other link instead.
         """
-        source, domain, now = self.target.source_id, self.target.domain, timezone.now()
+        writer = push_ledger.LinkWriter(self.target.source_id, self.target.domain)
         created = {sent.key: gid for gid, link, sent, _ in self.done if link is None and sent is not None and sent.key}
-        linked = SourceLink.objects.filter(source_id=source, domain=domain)
-        existing = {link.source_key: link for link in bulk_sql.among(linked, "source_key", created)} if created else {}
-        fresh: list[SourceLink] = []
-        changed: list[SourceLink] = []
+        existing = push_ledger.links_by_key(self.target.source_id, self.target.domain, created) if created else {}
+        fresh: list[push_ledger.LinkWrite] = []
+        changed: list[push_ledger.LinkWrite] = []
         for gid, link, sent, values in self.done:
+            version = self.versions[gid]
             if link is None and sent is not None and sent.key in created:
                 link = existing.get(sent.key)
                 if link is None:
-                    fresh.append(SourceLink(source_id=source, domain=domain, source_key=sent.key, golden_id=gid,
-                                            last_seen_at=self.now, source_values=dict(values),
-                                            source_etag=sent.etag or "", last_pushed_version=self.versions[gid],
-                                            status=LinkStatus.ACTIVE, created_at=now, updated_at=now))  # fmt: skip
+                    fresh.append(push_ledger.LinkWrite(gid, values, sent.etag or "", version, source_key=sent.key))
                     continue
             if link is None:
                 continue
-            link.golden_id = gid
-            link.source_values = {**(link.source_values or {}), **values}
-            link.source_etag = (sent.etag if sent is not None else link.source_etag) or ""
-            link.last_pushed_version = self.versions[gid]
-            link.status = LinkStatus.ACTIVE
-            link.updated_at = now
-            changed.append(link)
-        self._insert_links(fresh, changed)
-        bulk_sql.update(SourceLink, changed, LINK_FIELDS)
-
-    @staticmethod
-    def _insert_links(fresh: list[SourceLink], changed: list[SourceLink]) -> None:
-        """COPY the new links; should one have appeared meanwhile, insert around it and update it."""
-        if not fresh:
-            return
-        try:
-            with transaction.atomic():
-                bulk_sql.insert(SourceLink, fresh)
-        except IntegrityError:
-            for link in fresh:
-                link.pk = None
-            SourceLink.objects.bulk_create(fresh, ignore_conflicts=True)
-            keys = {link.source_key: link for link in fresh}
-            for stored in SourceLink.objects.filter(source_id=fresh[0].source_id, domain=fresh[0].domain,
-                                                    source_key__in=list(keys)):  # fmt: skip
-                mine = keys[stored.source_key]
-                stored.golden_id, stored.status, stored.updated_at = mine.golden_id, mine.status, mine.updated_at
-                stored.source_values = {**(stored.source_values or {}), **mine.source_values}
-                stored.source_etag, stored.last_pushed_version = mine.source_etag, mine.last_pushed_version
-                changed.append(stored)
+            etag = (sent.etag if sent is not None else link.source_etag) or ""
+            changed.append(push_ledger.LinkWrite(gid, {**(link.source_values or {}), **values}, etag, version, link.pk))
+        now = timezone.now()
+        writer.update(changed, now)
+        writer.insert(fresh, now)
 
     def _failed(self, gid: int, error: Exception, verdict: Verdict, payload: Any) -> None:
         attempts = self.attempts[gid] + 1
@@ -428,7 +389,7 @@ def held_fields(target: PushTarget, golden_ids: list[int]) -> dict[int, set[str]
     collisions = Conflict.objects.filter(
         domain=target.domain, status=ConflictStatus.OPEN, reason=ConflictReason.TWO_WAY_COLLISION
     )
-    rows = bulk_sql.among(collisions, "golden_id", golden_ids).values_list("golden_id", "field", "candidates")
+    rows = among_ids(collisions, "golden_id", golden_ids).values_list("golden_id", "field", "candidates")
     for golden_id, name, candidates in rows:
         if any(candidate.get("source") == code for candidate in candidates or ()):
             held[golden_id].add(name)
@@ -450,7 +411,7 @@ def park(
     error: Exception,
     classification: str,
     payload: Any,
-    link: SourceLink | None,
+    link: LinkRow | None,
     attempts: int,
     now: datetime,
 ) -> SyncFailure:

@@ -6,9 +6,10 @@ retried with exponential backoff and jitter: the n-th retry waits ``base × 2^(n
 target asked for. With the defaults (8 attempts, base 30 s) the seven waits add up to about an
 hour. Past the last attempt the delivery is parked as a dead letter (classified ``transient``).
 
-Everything else is permanent and parked at once: other 4xx answers and records the push map
-cannot render are ``bad_data`` (the record must change), refused credentials, unsupported
-protocols and configuration mistakes are ``configuration`` (the setup must change).
+Everything else is permanent and parked at once: other 4xx answers, records a bulk answer
+refused with a code of the API's own, and records the push map cannot render are ``bad_data``
+(the record must change); refused credentials, unsupported protocols and configuration mistakes
+are ``configuration`` (the setup must change).
 
 Settings: ``MDM_PUSH_MAX_ATTEMPTS`` (8), ``MDM_PUSH_BACKOFF_SECONDS`` (30),
 ``MDM_PUSH_BACKOFF_MAX_SECONDS`` (1800).
@@ -24,6 +25,7 @@ from django.conf import settings
 
 from connectors.errors import AuthError, ConfigurationError, ConnectorError, TransientError, UnsupportedOperation
 from connectors.models import FailureClass
+from connectors.protocols.base import RecordRefused
 from connectors.services.mapping import MappingError
 
 #: 4xx answers that say "not now" rather than "never".
@@ -41,7 +43,7 @@ class Verdict:
 
 def classify(error: Exception) -> Verdict:
     """Sort a failure of one push into transient (retry) or permanent (park now)."""
-    if isinstance(error, MappingError):
+    if isinstance(error, MappingError | RecordRefused):
         return Verdict(FailureClass.BAD_DATA, retry=False)
     if isinstance(error, AuthError | ConfigurationError | UnsupportedOperation):
         return Verdict(FailureClass.CONFIGURATION, retry=False)

@@ -107,11 +107,15 @@ def ingest_batch(
     golden id. The caller advances its cursor once this returns (the batch has committed).
     """
     batch = Batch(source, domain, user=user, reason=reason, auto_link_score=auto_link_score)
-    with transaction.atomic():
-        batch.run(records)
-        if dry_run:
-            transaction.set_rollback(True)
-    return batch.result(dry_run=dry_run)
+    with bulk_sql.without_cyclic_gc():
+        with transaction.atomic():
+            batch.run(records)
+            if dry_run:
+                transaction.set_rollback(True)
+        result = batch.result(dry_run=dry_run)
+        for item in batch.items:
+            item.target = None  # no record ↔ target cycles: reference counting frees the batch at once
+    return result
 
 
 @dataclass(eq=False)
@@ -123,8 +127,8 @@ class Item:
     outcome: RecordOutcome
     observed_at: datetime
     digest: str = ""
-    observed_text: str = ""
-    """``observed_at`` in ISO format, as provenance records it (made once per record)."""
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Rule → the provenance entry of the fields this record supplies by it (one document, shared)."""
     link: SourceLink | None = None
     values: dict[str, Any] = field(default_factory=dict)
     target: Target | None = None
@@ -251,10 +255,9 @@ class Batch:
             valid.append(item)
         # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
         links = SourceLink.objects.filter(source=self.source, domain=self.domain.name).order_by()  # no join, no sort
-        rows = bulk_sql.among(links, "source_key", [i.record.source_key for i in valid]).values_list(
-            "source_key", "id", "golden_id", "status", "payload_hash", "source_values"
-        )
-        by_key = {row[0]: row[1:] for row in rows} if valid else {}
+        links = bulk_sql.among(links, "source_key", [i.record.source_key for i in valid])
+        columns = ("source_key", "id", "golden_id", "status", "payload_hash", "source_values")
+        by_key = {row[0]: row[1:] for row in bulk_sql.raw_rows(links, columns)} if valid else {}
         live = []
         for item in valid:
             key = item.record.source_key
@@ -265,6 +268,7 @@ class Batch:
             if status == LinkStatus.ACTIVE and digest == item.digest:
                 item.outcome.outcome, item.outcome.golden_id = SKIPPED, golden_id
                 continue
+            known = bulk_sql.document(SourceLink, "source_values", known)
             item.link = SourceLink(
                 pk=pk, source=self.source, domain=self.domain.name, source_key=key, golden_id=golden_id, status=status,
                 source_values=known or {},
@@ -326,13 +330,13 @@ class Batch:
         for leader in leaders:
             if leader in wanted:
                 continue
-            target = Target(self.model(), is_new=True, suspects=fuzzy.get(leader, [])[:MAX_SUSPECTS])
+            target = Target(self.schema.blank(), is_new=True, suspects=fuzzy.get(leader, [])[:MAX_SUSPECTS])
             for item in (leader, *followers.get(leader, ())):
                 target.items.append(item)
                 item.target = target
             new_targets.append(target)
         for item in orphans:
-            target = Target(self.model(), is_new=True, items=[item])
+            target = Target(self.schema.blank(), is_new=True, items=[item])
             item.target = target
             new_targets.append(target)
         ordered = sorted(targets.values(), key=lambda t: t.record.pk)
@@ -394,11 +398,18 @@ class Batch:
         source = self.source.code
         fields, foreign_keys, pending = self.schema.fields, self.schema.foreign_keys, target.pending
         known = record.pk is not None  # a new record has no open conflicts nor steward decisions yet
+        stored = record.__dict__
+        # Read once: taking a value replaces the document but keeps every other field's entry as it was.
+        provenance = record.provenance or {}
         for name, offered in item.values.items():
             if name in locked:
                 continue
             f = fields[name]
-            current = Pending(pending[f.attname]) if f.attname in pending else getattr(record, f.attname)
+            attname = f.attname
+            if attname in pending:
+                current = Pending(pending[attname])
+            else:
+                current = stored[attname] if attname in stored else getattr(record, attname)
             shown = item.record.values[name] if name in foreign_keys else offered
             open_conflict = self.conflicts.open_for(record.pk, name) if known else None
             if comparable(f, current) == comparable(f, offered):
@@ -409,7 +420,7 @@ class Batch:
                 continue
             if known and self.conflicts.decided_against(record.pk, name, source, shown):
                 continue
-            incumbent = (record.provenance or {}).get(name)
+            incumbent = provenance.get(name)
             decision = self.rules.decide(
                 name,
                 source_code=source,
@@ -511,14 +522,16 @@ class Batch:
         record = target.record
         if not target.changed:
             record.provenance = dict(record.provenance or {})  # replaced whole, never edited in place
-        if not item.observed_text:
-            item.observed_text = item.observed_at.isoformat()
-        record.provenance[name] = {
-            "source": self.source.code,
-            "user": self.user_name,
-            "at": item.observed_text,
-            "rule": rule,
-        }
+        entry = item.entries.get(rule)
+        if entry is None:  # provenance documents are replaced whole, never edited: entries may be shared
+            entry = {
+                "source": self.source.code,
+                "user": self.user_name,
+                "at": item.observed_at.isoformat(),
+                "rule": rule,
+            }
+            item.entries[rule] = entry
+        record.provenance[name] = entry
         if name not in target.changed:
             target.changed.append(name)
         if name not in item.outcome.changed_fields:

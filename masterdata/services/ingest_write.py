@@ -12,7 +12,8 @@ are created in *waves*: first those whose references exist, then those referring
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -91,17 +92,28 @@ def _forget_ids(targets: Iterable[Target]) -> None:
 def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
     key = batch.schema.fields[batch.domain.business_key].attname
     codes = dict(batch.created_codes)
-    events = []
+    events: list[Any] = []
+    event = _event_maker(batch)
     new = sorted((t for t in targets if t.is_new), key=lambda t: t.wave)
-    for _wave, group in groupby(new, key=lambda t: t.wave):
-        group = list(group)
+    tracked = [f.name for f in new[0].record.tracked_fields()] if new else []  # the same for every record
+    waves = [list(group) for _wave, group in groupby(new, key=lambda t: t.wave)]
+    links: list[LinkRows] = []
+    event_rows = outbox.prepared()
+    for number, group in enumerate(waves):
         for target in group:
             _resolve_pending(target, codes)
-        _create(batch, [t.record for t in group])
+
+        def meanwhile(group: list[Target] = group, last: bool = number == len(waves) - 1) -> None:
+            # Python work the database is not needed for, done while it stores the wave's records:
+            # their ids and values are set; the links and events of the batch once every new record has its id.
+            events.extend(event(target, ChangeKind.CREATED, tracked) for target in group)
+            if last:
+                links.append(_link_rows(batch, targets))
+                event_rows.add(events)
+
+        _create(batch, [t.record for t in group], meanwhile)
         for target in group:
             codes[getattr(target.record, key)] = target.record.pk
-            fields = [f.name for f in target.record.tracked_fields()]
-            events.append(_event(batch, target, ChangeKind.CREATED, fields))
     changed, names = [], set()
     for target in targets:
         if target.is_new or not (target.changed or target.pending):
@@ -115,11 +127,11 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
         record.updated_at = batch.now
         changed.append(record)
         names.update(fields)
-        events.append(_event(batch, target, ChangeKind.UPDATED, fields))
+        events.append(event(target, ChangeKind.UPDATED, fields))
     _update(batch, changed, sorted(names | {"version", "updated_at"}))
     if batch.domain.org_field == "pk" and (new or any("parent" in e.changed_fields for e in events)):
         orgtree.rebuild_closure()  # org units keep their closure table (and refuse cycles)
-    _write_links(batch, targets)
+    _write_links(links[0] if links else _link_rows(batch, targets))
     written = {id(t.record) for t in targets}
     batch.conflicts.write(lambda record: id(record) in written)
     matching.write_suspects(
@@ -134,18 +146,21 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
         for target in new
         for candidate in target.suspects
     )
-    outbox.write(events)
+    event_rows.add(events[len(event_rows.objs) :])
+    outbox.write_prepared(event_rows)
     return codes
 
 
-def _create(batch: Batch, records: list[GoldenRecord]) -> None:
-    """Insert new golden records and their first history rows."""
+def _create(batch: Batch, records: list[GoldenRecord], meanwhile: Callable[[], None]) -> None:
+    """Insert new golden records and their first history rows (``meanwhile``: see :func:`bulk_sql.insert`)."""
     if bulk_sql.fast():
         memo = bulk_sql.JsonMemo()
-        bulk_sql.insert(batch.model, records, memo=memo)
-        _history(batch, records, "+", memo)
+        history = HistoryRows(batch, "+", memo)
+        bulk_sql.insert(batch.model, records, memo=memo, meanwhile=lambda: (history.add(records), meanwhile()))
+        history.copy()
     else:
         bulk_create_with_history(records, batch.model, batch_size=bulk_sql.BATCH, **_history_context(batch))
+        meanwhile()
 
 
 def _update(batch: Batch, records: list[GoldenRecord], fields: list[str]) -> None:
@@ -155,7 +170,9 @@ def _update(batch: Batch, records: list[GoldenRecord], fields: list[str]) -> Non
     if bulk_sql.fast():
         memo = bulk_sql.JsonMemo()
         bulk_sql.update(batch.model, records, fields, memo=memo)
-        _history(batch, records, "~", memo)
+        history = HistoryRows(batch, "~", memo)
+        history.add(records)
+        history.copy()
     else:
         bulk_update_with_history(records, batch.model, fields, batch_size=bulk_sql.BATCH, **_history_context(batch))
 
@@ -170,36 +187,49 @@ def _history_context(batch: Batch) -> dict[str, Any]:
     }
 
 
-def _history(batch: Batch, records: list[GoldenRecord], history_type: str, memo: bulk_sql.JsonMemo) -> None:
+class HistoryRows:
     """The history rows simple-history's bulk helpers would write, copied straight from the records.
 
     Rows, not model instances: the values are the record's own (its JSON documents encoded once
     for both tables), followed by who, why, when and from which source.
     """
-    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
-        return
-    context = _history_context(batch)
-    history_model = batch.model.history.model
-    tracked = [f.attname for f in history_model.tracked_fields]
-    user = context["default_user"]
-    extra = {
-        "history_date": context["default_date"],
-        "history_user_id": user.pk if user is not None else None,
-        "history_change_reason": context["default_change_reason"],
-        "history_type": history_type,
-        **context["custom_historical_attrs"],
-    }
-    opts = history_model._meta
-    fields = [opts.get_field(name) for name in tracked]
-    fields += [f for f in opts.concrete_fields if f.attname in extra]
-    converters = bulk_sql.column_converters(fields, memo)
-    constant = [extra[f.attname] for f in fields[len(tracked) :]]
-    with bulk_sql.copy_into(history_model, fields) as copy:
-        for record in records:
-            values = record.__dict__
-            row = [values[name] if name in values else getattr(record, name) for name in tracked]
-            row += constant
-            copy.write_row([convert(value) for convert, value in zip(converters, row, strict=True)])
+
+    def __init__(self, batch: Batch, history_type: str, memo: bulk_sql.JsonMemo) -> None:
+        self.enabled = getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+        self.rows: list[list[Any]] = []
+        if not self.enabled:
+            return
+        context = _history_context(batch)
+        self.model = batch.model.history.model
+        opts = self.model._meta
+        user = context["default_user"]
+        extra = {
+            "history_date": context["default_date"],
+            "history_user_id": user.pk if user is not None else None,
+            "history_change_reason": context["default_change_reason"],
+            "history_type": history_type,
+            **context["custom_historical_attrs"],
+        }
+        tracked = [opts.get_field(f.attname) for f in self.model.tracked_fields]
+        self.plan = bulk_sql.RowPlan(tracked, memo, pre_save=False)
+        fields = [f for f in opts.concrete_fields if f.attname in extra]
+        converters = bulk_sql.column_converters(fields)
+        self.constant = [convert(extra[f.attname]) for f, convert in zip(fields, converters, strict=True)]
+        self.fields = [*self.plan.fields, *fields]
+
+    def add(self, records: list[GoldenRecord]) -> None:
+        """The rows of ``records`` as they are now (after their insert or update set every value)."""
+        if self.enabled:
+            row, constant = self.plan.row, self.constant
+            self.rows += [[*row(record), *constant] for record in records]
+
+    def copy(self) -> None:
+        """Write the rows."""
+        if self.enabled and self.rows:
+            with bulk_sql.copy_into(self.model, self.fields) as copy:
+                write_row = copy.write_row
+                for row in self.rows:
+                    write_row(row)
 
 
 def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:
@@ -207,24 +237,47 @@ def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:
         setattr(target.record, attname, codes[code])
 
 
-def _event(batch: Batch, target: Target, kind: str, fields: list[str]):
-    record = target.record
-    return outbox.build(
-        batch.domain.name,
-        record.pk,
-        record.version,
-        kind,
-        outbox.announced_fields(record, fields, kind),
-        source=batch.source,
-        user=batch.user,
-        at=batch.now,
-        owner_org_id=access.org_unit_of(batch.domain, record),
-    )
+def _event_maker(batch: Batch) -> Callable[[Target, str, list[str]], Any]:
+    """How the batch's outbox events are built: plain rows for COPY on PostgreSQL, model instances elsewhere."""
+    domain = batch.domain
+    if bulk_sql.fast():
+        row = outbox.RowBuilder(domain.name, source=batch.source, user=batch.user, at=batch.now)
+
+        def event_row(target: Target, kind: str, fields: list[str]) -> bulk_sql.Row:
+            record = target.record
+            announced = outbox.announced_fields(record, fields, kind)
+            return row(record.pk, record.version, kind, announced, access.org_unit_of(domain, record))
+
+        return event_row
+
+    def event(target: Target, kind: str, fields: list[str]) -> Any:
+        record = target.record
+        return outbox.build(
+            domain.name,
+            record.pk,
+            record.version,
+            kind,
+            outbox.announced_fields(record, fields, kind),
+            source=batch.source,
+            user=batch.user,
+            at=batch.now,
+            owner_org_id=access.org_unit_of(domain, record),
+        )
+
+    return event
 
 
-def _write_links(batch: Batch, targets: list[Target]) -> None:
-    new_links: list[bulk_sql.Row] = []
-    changed_links: list[SourceLink] = []
+@dataclass
+class LinkRows:
+    """The batch's source links: new ones as rows made ahead of their insert, known ones as changed instances."""
+
+    new: bulk_sql.Prepared
+    changed: list[SourceLink] = field(default_factory=list)
+
+
+def _link_rows(batch: Batch, targets: list[Target]) -> LinkRows:
+    new: list[bulk_sql.Row | SourceLink] = []
+    links = LinkRows(bulk_sql.Prepared(SourceLink))
     # Written once and dropped: on PostgreSQL new links are values, not model instances.
     new_link = bulk_sql.row_maker(SourceLink) if bulk_sql.fast() else SourceLink
     for target in targets:
@@ -239,6 +292,11 @@ def _write_links(batch: Batch, targets: list[Target]) -> None:
             link.updated_at = batch.now
             if link.source_values:  # the hub pushes to this source: it now holds what it reported
                 link.source_values = {**link.source_values, **conflicts.to_json(item.record.values)}
-            (changed_links if item.link else new_links).append(link)
-    bulk_sql.insert(SourceLink, new_links, with_ids=False)
-    bulk_sql.update(SourceLink, changed_links, LINK_FIELDS)
+            (links.changed if item.link else new).append(link)
+    links.new.add(new)
+    return links
+
+
+def _write_links(links: LinkRows) -> None:
+    links.new.write()
+    bulk_sql.update(SourceLink, links.changed, LINK_FIELDS)

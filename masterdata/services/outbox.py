@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.utils import timezone
@@ -42,8 +43,19 @@ def announced_fields(record: GoldenRecord, changed: Iterable[str], kind: str) ->
     """Fields an event names: the changed ones; for a creation, those that were given a value."""
     names = [name for name in changed if name not in NOT_ANNOUNCED]
     if kind == ChangeKind.CREATED:
-        names = [name for name in names if _has_value(getattr(record, record._meta.get_field(name).attname))]
+        attnames, values = _attnames(type(record)), record.__dict__
+        names = [
+            name
+            for name in names
+            if _has_value(values[attnames[name]] if attnames[name] in values else getattr(record, attnames[name]))
+        ]
     return names
+
+
+@cache
+def _attnames(model: type[GoldenRecord]) -> dict[str, str]:
+    """Field name → attribute name of a model's fields (a bulk write asks for every field of every record)."""
+    return {f.name: f.attname for f in model._meta.get_fields() if hasattr(f, "attname")}
 
 
 def build(
@@ -76,11 +88,56 @@ def build(
     )
 
 
-def write(events: list[ChangeEvent]) -> None:
+class RowBuilder:
+    """Events of a bulk write as plain rows (:class:`bulk_sql.Row`): the same columns as :func:`build`.
+
+    A batch builds one event per written record and drops it once inserted: building a model
+    instance for each cost more than its row's insert. The columns the database fills itself
+    (``txid``) are left to it, as :func:`bulk_sql.insert` does for instances.
+    """
+
+    def __init__(self, domain: str, *, source: SourceSystem | None, user: Any, at: datetime) -> None:
+        self.fixed = {
+            "domain": domain,
+            "origin_source_id": source.pk if source is not None else None,
+            "user_id": user.pk if getattr(user, "pk", None) is not None else None,
+            "occurred_at": at,
+            "txid": ChangeEvent._meta.get_field("txid").get_default(),
+        }
+
+    def __call__(
+        self, golden_id: int, version: int, kind: str, changed_fields: list[str], owner_org_id: int | None
+    ) -> bulk_sql.Row:
+        return bulk_sql.Row(
+            {
+                **self.fixed,
+                "golden_id": golden_id,
+                "version": version,
+                "kind": kind,
+                "changed_fields": sorted(changed_fields),
+                "owner_org_id": owner_org_id,
+            }
+        )
+
+
+def write(events: list[ChangeEvent] | list[bulk_sql.Row]) -> None:
     """Insert events in bulk (a batch writes one per changed record) and announce them."""
     if not events:
         return
     bulk_sql.insert(ChangeEvent, events, with_ids=False)
+    outbox_written.send(sender=ChangeEvent, event_ids=[])
+
+
+def prepared() -> bulk_sql.Prepared:
+    """Events whose rows a bulk writer makes ahead (:class:`bulk_sql.Prepared`), then :func:`write_prepared`."""
+    return bulk_sql.Prepared(ChangeEvent)
+
+
+def write_prepared(events: bulk_sql.Prepared) -> None:
+    """:func:`write` of events whose rows were made ahead."""
+    if not events.objs:
+        return
+    events.write()
     outbox_written.send(sender=ChangeEvent, event_ids=[])
 
 

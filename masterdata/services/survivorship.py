@@ -155,6 +155,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
+#: ``to_python`` of the stock text fields (and of their subclasses that keep it: e-mail, URL, slug).
+TEXT_TO_PYTHON = frozenset({models.CharField.to_python, models.TextField.to_python})
+
+
 def comparable(field: models.Field, value: Any) -> Any:
     """A value as the database stores it, so ``"1.50"``, ``1.5`` and ``Decimal("1.5")`` compare equal.
 
@@ -162,6 +166,8 @@ def comparable(field: models.Field, value: Any) -> Any:
     """
     if value is None or value == "":
         return None
+    if type(value) is str and type(field).to_python in TEXT_TO_PYTHON:
+        return value  # what a text field's to_python returns for text (the most frequent case, made cheap)
     if isinstance(field, models.ForeignKey):
         return value
     try:

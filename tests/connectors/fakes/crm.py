@@ -18,6 +18,14 @@ Writes, as a typical JSON API takes them: ``POST /api/customers`` creates (the C
 /api/customers/<id>`` read, replace or change one, honouring ``If-Match`` (412 when stale).
 ``?code=`` (any of ``filter_fields``) narrows a list. Every write stamps ``updated_at`` and is
 recorded in ``writes`` as (operation, id, body).
+
+Bulk, as Zoho CRM documents its upsert: ``POST /api/customers/upsert`` with ``{"data": [records],
+"duplicate_check_fields": [...]}`` (at most ``bulk_max`` records, else 400 ``LIMIT_EXCEEDED``). A
+record with an ``id`` updates that record; one without is matched by the duplicate check fields,
+else created. The answer lists one result per record, in order — ``{"code": "SUCCESS", "action":
+"insert"|"update", "details": {"id"}, "message", "status": "success"}`` or ``{"code":
+"INVALID_DATA", "details", "message", "status": "error"}`` — with 207 when some were refused.
+:meth:`CrmFake.refuse_in_bulk` makes a record (by code) be refused; bulk sizes are in ``bulks``.
 """
 
 from __future__ import annotations
@@ -71,9 +79,17 @@ class CrmFake(FakeServer):
         self.versions: dict[str, int] = {}
         self._index = KeyIndex("id")
         self._ids = itertools.count(1)
+        self.bulk_max = 100
+        self.bulks: list[int] = []
+        self.refusals: dict[str, list[Any]] = {}
+        self._checks: dict[str, KeyIndex] = {}
 
     def route(self, request: FakeRequest) -> FakeResponse:
         path = request.path.rstrip("/")
+        if path == "/api/customers/upsert":
+            if request.method != "POST":
+                return FakeResponse.json({"error": "method_not_allowed"}, 405)
+            return self._upsert(request)
         if path.startswith("/api/customers/"):
             return self._one(request, path.removeprefix("/api/customers/"))
         if path != "/api/customers":
@@ -120,6 +136,58 @@ class CrmFake(FakeServer):
         self.versions[record_id] = self.versions.get(record_id, 1) + 1
         self.writes.append(("update", record_id, body))
         return FakeResponse.json(record, ETag=self.etag(record_id))
+
+    # --- bulk (Zoho-style upsert) ----------------------------------------------------------------
+    def refuse_in_bulk(self, code: str, error: str = "INVALID_DATA", message: str = "invalid data", times: int = 1):
+        """The next ``times`` bulk writes of the record with this ``code`` are refused with ``error``."""
+        self.refusals[code] = [error, message, times]
+
+    def _upsert(self, request: FakeRequest) -> FakeResponse:
+        body = self._json(request)
+        records = body.get("data")
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            return FakeResponse.json({"code": "INVALID_DATA", "message": "data must list records", "status": "error"},
+                                     400)  # fmt: skip
+        if len(records) > self.bulk_max:
+            message = f"at most {self.bulk_max} records per request"
+            return FakeResponse.json({"code": "LIMIT_EXCEEDED", "message": message, "status": "error"}, 400)
+        self.bulks.append(len(records))
+        check = [name for name in body.get("duplicate_check_fields") or [] if isinstance(name, str)]
+        answers = [self._upsert_one(entry, check) for entry in records]
+        refused = sum(1 for answer in answers if answer["status"] == "error")
+        return FakeResponse.json({"data": answers}, 207 if refused else 200)
+
+    def _upsert_one(self, entry: dict[str, Any], check: list[str]) -> dict[str, Any]:
+        refusal = self.refusals.get(str(entry.get("code")))
+        if refusal and refusal[2] > 0:
+            refusal[2] -= 1
+            return {"code": refusal[0], "details": {"api_name": "code"}, "message": refusal[1], "status": "error"}
+        values = {k: v for k, v in entry.items() if k != "id"}
+        if entry.get("id") is not None:
+            record = self.find(str(entry["id"]))
+            if record is None:
+                return {"code": "INVALID_DATA", "details": {"id": entry["id"]}, "message": "the id given seems to be "
+                        "invalid", "status": "error"}  # fmt: skip
+        else:
+            wanted = {name: values[name] for name in check if name in values}
+            record = None
+            if wanted:
+                first = next(iter(wanted))
+                index = self._checks.setdefault(first, KeyIndex(first))
+                record = index.find(self.records, str(wanted[first]))
+                if record is not None and any(record.get(k) != v for k, v in wanted.items()):
+                    record = None
+        if record is None:
+            record = {**values, "id": f"crm-{next(self._ids):05d}", "updated_at": datetime.now(UTC)}
+            self.records.append(record)
+            self.writes.append(("create", record["id"], values))
+            return {"code": "SUCCESS", "action": "insert", "details": {"id": record["id"]},
+                    "message": "record added", "status": "success"}  # fmt: skip
+        record.update(values, updated_at=datetime.now(UTC))
+        self.versions[record["id"]] = self.versions.get(record["id"], 1) + 1
+        self.writes.append(("update", record["id"], values))
+        return {"code": "SUCCESS", "action": "update", "details": {"id": record["id"]},
+                "message": "record updated", "status": "success"}  # fmt: skip
 
     def change_remotely(self, record_id: str, **changes: Any) -> None:
         """A CRM user edits a record (its ETag moves on)."""
