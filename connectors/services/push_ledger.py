@@ -218,12 +218,9 @@ class LinkWriter:
              "last_pushed_version": w.version, "status": LinkStatus.ACTIVE.value, "created_at": now, "updated_at": now}
             for w in writes
         ]  # fmt: skip
-        try:
-            with transaction.atomic():
-                self._copy(rows)
+        if self._copied(rows):
             return
-        except IntegrityError:
-            pass  # a key already has a link (a pull linked it meanwhile): insert around it, then update it
+        # A key already has a link (a pull linked it meanwhile): insert around it, then update it.
         SourceLink.objects.bulk_create([SourceLink(**row) for row in rows], ignore_conflicts=True)
         stored = links_by_key(self.source_id, self.domain, [w.source_key for w in writes])
         merged = []
@@ -234,6 +231,15 @@ class LinkWriter:
                           write.version, pk=link.pk)
             )  # fmt: skip
         self.update(merged, now)
+
+    def _copied(self, rows: list[dict[str, Any]]) -> bool:
+        """COPY ``rows`` in a savepoint; False (nothing written) when a key already has a link."""
+        try:
+            with transaction.atomic():
+                self._copy(rows)
+        except IntegrityError:
+            return False
+        return True
 
     def _copy(self, rows: list[dict[str, Any]]) -> None:
         """COPY whole link rows: given columns as they are, JSON documents in column form, the rest their defaults.
