@@ -26,7 +26,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 CAPABILITIES = "Org.OData.Capabilities.V1"
-UNSUPPORTED_STATUS = frozenset({404, 405, 501})
 _BOUNDARY_RE = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _STATUS_LINE_RE = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})")
 _FALSE = {"false", "0"}

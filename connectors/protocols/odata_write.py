@@ -33,7 +33,6 @@ from connectors.errors import (
     ConnectorError,
     PayloadError,
     PreconditionFailed,
-    TransientError,
 )
 from connectors.http import encode_query, parse_retry_after
 from connectors.protocols.base import (
@@ -48,8 +47,8 @@ from connectors.protocols.base import (
     parse_timestamp,
 )
 from connectors.protocols.capabilities import connection_key, remember, remembered
+from connectors.protocols.chunked import refuse_unsupported, send_in_chunks
 from connectors.protocols.odata_batch import (
-    UNSUPPORTED_STATUS,
     BatchAnswer,
     BatchRequest,
     batch_supported_in_metadata,
@@ -126,32 +125,25 @@ class ODataWriter(HttpConnector):
         size = self._batch_size(spec)
         if size <= 1 or len(items) <= 1 or not self._batch_supported(spec):
             return super().send(spec, items)
+        one_by_one = super().send
         results: dict[int, Sent] = {}
         single = [item for item in items if item.key is None and item.recover]
-        for item, sent in zip(single, super().send(spec, single), strict=True):
+        for item, sent in zip(single, one_by_one(spec, single), strict=True):
             results[id(item)] = sent
         batched = [item for item in items if id(item) not in results]
-        down: ConnectorError | None = None
-        for start in range(0, len(batched), size):
-            chunk = batched[start : start + size]
-            if down is not None:
-                results.update({id(item): Sent(item.ref, error=down, attempted=False) for item in chunk})
-                continue
-            try:
-                answers = self._batch(spec, chunk)
-            except _Unsupported:
-                remember(self._batch_key(), False)
-                rest = batched[start:]
-                for item, sent in zip(rest, super().send(spec, rest), strict=True):
-                    results[id(item)] = sent
-                break
-            except ConnectorError as exc:
-                results.update({id(item): Sent(item.ref, error=exc, status=exc.status) for item in chunk})
-                down = exc if isinstance(exc, TransientError) else None
-                continue
-            for item, answer in zip(chunk, answers, strict=True):
-                results[id(item)] = self._batch_result(spec, item, answer)
-        return [results[id(item)] for item in items]
+
+        def write(chunk: list[Outgoing]) -> list[Sent]:
+            answers = self._batch(spec, chunk)
+            return [self._batch_result(spec, item, answer) for item, answer in zip(chunk, answers, strict=True)]
+
+        return send_in_chunks(
+            items,
+            [batched[start : start + size] for start in range(0, len(batched), size)],
+            results,
+            write,
+            lambda rest: one_by_one(spec, rest),
+            lambda: remember(self._batch_key(), False),
+        )
 
     def send_one(self, spec: PushSpec, item: Outgoing) -> Sent:
         if item.key is None and item.recover and spec.lookup_field and item.lookup_value is not None:
@@ -302,8 +294,7 @@ class ODataWriter(HttpConnector):
                 response = self._write("POST", "$batch", spec, None, extra, data=body)
                 answers = parse_multipart_batch(response.headers.get("Content-Type", ""), response.content, len(chunk))
         except ConnectorError as exc:
-            if exc.status in UNSUPPORTED_STATUS:
-                raise _Unsupported(str(exc)) from exc
+            refuse_unsupported(exc)
             raise
         if isinstance(answers, str):
             raise PayloadError(answers, raw=response.text[:2000], url=response.url)
@@ -345,10 +336,6 @@ class ODataWriter(HttpConnector):
         if key in (None, ""):
             return Sent(item.ref, status=status, error=PayloadError("the service did not say the key it created"))
         return Sent(item.ref, key=str(key), etag=etag, status=status, created=True)
-
-
-class _Unsupported(Exception):
-    """The service answered ``$batch`` with 404, 405 or 501."""
 
 
 def _error_message(body: Mapping[str, Any]) -> str:

@@ -25,10 +25,10 @@ from typing import Any
 from connectors.errors import ConfigurationError, ConnectorError, PayloadError, TransientError
 from connectors.protocols.base import Outgoing, PushSpec, Record, RecordRefused, Sent, dig, error_for_status
 from connectors.protocols.capabilities import connection_key, remember, remembered
+from connectors.protocols.chunked import refuse_unsupported, send_in_chunks
 
 METHODS = ("POST", "PUT", "PATCH")
 MAX_ITEMS = 10_000
-UNSUPPORTED_STATUS = frozenset({404, 405, 501})
 
 
 @dataclass(frozen=True)
@@ -135,28 +135,25 @@ class BulkSender:
         updates = [item for item in items if id(item) not in results and item.key is not None]
         bulk = self.bulk
         groups = [(bulk.path, bulk.method, creates), (bulk.update_path or bulk.path, bulk.update_method, updates)]
-        down: ConnectorError | None = None
-        for path, method, group in groups:
-            for start in range(0, len(group), bulk.max_items):
-                chunk = group[start : start + bulk.max_items]
-                if down is not None:
-                    results.update({id(item): Sent(item.ref, error=down, attempted=False) for item in chunk})
-                    continue
-                try:
-                    status, answers = self._request(method, path, chunk)
-                except _Unsupported:
-                    remember(self.capability, False)
-                    rest = [item for item in items if id(item) not in results]
-                    results.update({id(item): sent for item, sent in zip(rest, self.single(self.spec, rest),
-                                                                         strict=True)})  # fmt: skip
-                    return [results[id(item)] for item in items]
-                except ConnectorError as exc:
-                    results.update({id(item): Sent(item.ref, error=exc, status=exc.status) for item in chunk})
-                    down = exc if isinstance(exc, TransientError) else None
-                    continue
-                for item, answer in zip(chunk, answers, strict=True):
-                    results[id(item)] = self._result(item, answer, status)
-        return [results[id(item)] for item in items]
+        chunks = [
+            (path, method, group[start : start + bulk.max_items])
+            for path, method, group in groups
+            for start in range(0, len(group), bulk.max_items)
+        ]
+        by_chunk = {id(chunk): (method, path) for path, method, chunk in chunks}
+
+        def write(chunk: list[Outgoing]) -> list[Sent]:
+            status, answers = self._request(*by_chunk[id(chunk)], chunk)
+            return [self._result(item, answer, status) for item, answer in zip(chunk, answers, strict=True)]
+
+        return send_in_chunks(
+            items,
+            [chunk for _path, _method, chunk in chunks],
+            results,
+            write,
+            lambda rest: self.single(self.spec, rest),
+            lambda: remember(self.capability, False),
+        )
 
     # --- one request --------------------------------------------------------------------------------
     def _request(self, method: str, path: str, chunk: Sequence[Outgoing]) -> tuple[int, list[Record | None]]:
@@ -164,8 +161,7 @@ class BulkSender:
         try:
             response = self.connector.http.request(method, path, json_body=body, retries=0)
         except ConnectorError as exc:
-            if exc.status in UNSUPPORTED_STATUS:
-                raise _Unsupported(str(exc)) from exc
+            refuse_unsupported(exc)
             raise
         try:
             answer = response.json()
@@ -230,10 +226,6 @@ def _reader(path: str) -> Callable[[Record], Any]:
     if "." not in path:
         return lambda answer: answer.get(path)
     return lambda answer: dig(answer, path)
-
-
-class _Unsupported(Exception):
-    """The API answered the bulk request with 404, 405 or 501: it has no such endpoint (any more)."""
 
 
 def _put(record: Record, path: str, value: Any) -> None:

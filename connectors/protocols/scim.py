@@ -54,6 +54,7 @@ from connectors.protocols.base import (
     format_timestamp,
 )
 from connectors.protocols.capabilities import connection_key, remember, remembered
+from connectors.protocols.chunked import refuse_unsupported, send_in_chunks
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -61,7 +62,6 @@ CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_DEFAULT_SIZE = 100
-UNSUPPORTED_STATUS = frozenset({404, 405, 501})
 
 
 @dataclass(frozen=True)
@@ -159,29 +159,23 @@ class ScimConnector(HttpConnector):
         operations = {id(item): self._operation(spec, item, number) for number, item in enumerate(items)}
         too_big = [item for item in items if _size(operations[id(item)]) > limits.max_payload_size]
         alone = single + [item for item in too_big if item not in single]
-        for item, sent in zip(alone, super().send(spec, alone), strict=True):
+        one_by_one = super().send
+        for item, sent in zip(alone, one_by_one(spec, alone), strict=True):
             results[id(item)] = sent
         chunks = _chunks([item for item in items if id(item) not in results], operations, limits)
-        down: ConnectorError | None = None
-        for position, chunk in enumerate(chunks):
-            if down is not None:
-                results.update({id(item): Sent(item.ref, error=down, attempted=False) for item in chunk})
-                continue
-            try:
-                answered = self._bulk(spec, [operations[id(item)] for item in chunk])
-            except _BulkRefused:
-                remember(connection_key(self.connection, "scim-bulk"), False)
-                rest = [item for later in chunks[position:] for item in later]
-                results.update({id(item): sent for item, sent in zip(rest, super().send(spec, rest), strict=True)})
-                break
-            except ConnectorError as exc:
-                results.update({id(item): Sent(item.ref, error=exc, status=exc.status) for item in chunk})
-                down = exc if isinstance(exc, TransientError) else None
-                continue
-            for item in chunk:
-                answer = answered.get(operations[id(item)]["bulkId"])
-                results[id(item)] = self._bulk_result(spec, item, answer)
-        return [results[id(item)] for item in items]
+
+        def write(chunk: list[Outgoing]) -> list[Sent]:
+            answered = self._bulk(spec, [operations[id(item)] for item in chunk])
+            return [self._bulk_result(spec, item, answered.get(operations[id(item)]["bulkId"])) for item in chunk]
+
+        return send_in_chunks(
+            items,
+            chunks,
+            results,
+            write,
+            lambda rest: one_by_one(spec, rest),
+            lambda: remember(connection_key(self.connection, "scim-bulk"), False),
+        )
 
     def _bulk_limits(self, spec: PushSpec) -> BulkLimits | None:
         """The provider's bulk limits, None when it takes no bulk (``bulk`` option, else its configuration)."""
@@ -226,8 +220,7 @@ class ScimConnector(HttpConnector):
         try:
             response = self.http.request("POST", "Bulk", json_body=request, headers=self._headers(), retries=0)
         except ConnectorError as exc:
-            if exc.status in UNSUPPORTED_STATUS:
-                raise _BulkRefused(str(exc)) from exc
+            refuse_unsupported(exc)
             raise
         answered = self._answer(response).get("Operations")
         if not isinstance(answered, list):
@@ -338,10 +331,6 @@ def patch_operations(changes: Record) -> list[dict[str, Any]]:
         else:
             operations.append({"op": "replace", "path": name, "value": value})
     return operations
-
-
-class _BulkRefused(Exception):
-    """The provider answered ``/Bulk`` with 404, 405 or 501."""
 
 
 def _size(operation: dict[str, Any]) -> int:
