@@ -84,13 +84,13 @@ if __name__ != "__main__":
         _counts[kind] += 1
         if exception is not None:
             _errors[kind] += 1
-        if "start" in _window or kind == LOGIN:
+        if ("start" in _window and "end" not in _window) or kind == LOGIN:
             _samples[kind].append(response_time)
 
     @events.test_stop.add_listener
     def _dump(**_: Any) -> None:
         """Hand the raw figures to the orchestrator (one locust process per step)."""
-        window = time.monotonic() - _window["start"] if "start" in _window else 0.0
+        window = _window.get("end", time.monotonic()) - _window["start"] if "start" in _window else 0.0
         result = {
             "samples": _samples,
             "errors": _errors,
@@ -101,6 +101,14 @@ if __name__ != "__main__":
             "window": window,
         }
         Path(os.environ["LOAD_RESULT_FILE"]).write_text(json.dumps(result))
+
+    def _end_window(runner: Any) -> None:
+        """Close the measured window, then stay alive a moment: the orchestrator's closing CPU snapshot must
+        still find this process (one that has ended counts as "other")."""
+        _window["end"] = time.monotonic()
+        Path(os.environ["LOAD_RESULT_FILE"] + ".end").touch()
+        gevent.sleep(1.0)
+        runner.quit()
 
     class HubUser(FastHttpUser):
         """A mix of API readers, an ERP posting customers and stewards paging the admin.
@@ -124,7 +132,7 @@ if __name__ != "__main__":
                 _window["start"] = time.monotonic()
                 Path(os.environ["LOAD_RESULT_FILE"] + ".window").touch()  # the orchestrator's CPU accounting
                 # The measured window lasts its full length however long the logins took (-t is only a backstop).
-                gevent.spawn_later(float(os.environ["LOAD_WINDOW_SECONDS"]), self.environment.runner.quit)
+                gevent.spawn_later(float(os.environ["LOAD_WINDOW_SECONDS"]), _end_window, self.environment.runner)
 
         def _admin_session(self) -> FastHttpSession:
             """A second session of this user (own cookie jar), logged in to the admin like a browser (CSRF cookie)."""
@@ -329,6 +337,7 @@ def run_step(
 
     result_file = work / f"step-{users}.json"
     window_file = Path(f"{result_file}.window")
+    end_file = Path(f"{result_file}.end")
     ramp = 60 + 3 * users  # a backstop: every user logs in once (about 1 s of CPU each) before the window
     step_env = {
         **env,
@@ -348,6 +357,7 @@ def run_step(
     before = after = None
     result_file.unlink(missing_ok=True)
     window_file.unlink(missing_ok=True)
+    end_file.unlink(missing_ok=True)
     with open(work / f"locust-{users}.log", "w") as log:
         locust = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=step_env, stdout=log, stderr=log, start_new_session=True
@@ -357,7 +367,7 @@ def run_step(
         while locust.poll() is None and time.monotonic() < deadline:
             if before is None and window_file.exists():
                 before = load_cpu.snapshot(parts, database, time.monotonic())
-            if after is None and result_file.exists():  # written when the run stops: the window's end
+            if after is None and (end_file.exists() or result_file.exists()):  # the window's end
                 after = load_cpu.snapshot(parts, database, time.monotonic())
             time.sleep(0.2)
         if after is None:  # locust wrote its figures and ended between two looks
