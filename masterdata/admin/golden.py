@@ -29,7 +29,7 @@ from masterdata.services import access, golden, history
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
 from .filters import ScopedOrgUnitFilter
-from .listing import FastActionCheckboxMixin
+from .listing import DisplayChangeList, FastActionCheckboxMixin
 from .record_page import RecordPageMixin
 from .sensitive import SensitiveAdminMixin, SensitiveFormMixin, reveal_on_screen
 
@@ -100,6 +100,7 @@ class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPage
     list_per_page = 50
     show_full_result_count = False
     history_list_per_page = 50
+    change_list_template = "admin/golden/change_list.html"
     object_history_list_template = "admin/golden/object_history_list.html"
     object_history_form_template = "admin/golden/object_history_form.html"
     actions = ["deactivate_selected", "reactivate_selected"]
@@ -118,6 +119,9 @@ class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPage
 
     def get_search_fields(self, request):
         return self.domain.search_fields
+
+    def get_changelist(self, request, **kwargs):
+        return DisplayChangeList
 
     def get_list_filter(self, request):
         foreign_keys = self._foreign_keys()
