@@ -94,10 +94,10 @@ class Mapping(models.Model):
             raise ConfigurationError(f"The fetch spec is incomplete: {exc}.") from None
 
     def mapper(self):
-        """The compiled field map (:class:`connectors.services.mapping.Mapper`)."""
-        from connectors.services.mapping import Mapper
+        """The compiled field map (:class:`connectors.services.mapping.Mapper`, shared: see ``compiled``)."""
+        from connectors.services.mapping import compiled
 
-        return Mapper(self.domain, self.field_map, key_path=self.key_path, keep_unmapped=self.keep_unmapped)
+        return compiled(self.domain, self.field_map, key_path=self.key_path, keep_unmapped=self.keep_unmapped)
 
     def clean(self) -> None:
         from connectors.services.mapping import is_valid_path, validate_field_map

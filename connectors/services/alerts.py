@@ -31,7 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import mail_admins, send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -84,15 +84,17 @@ def source_key(source_id: int, domain: str) -> str:
 
 
 # --- observations ---------------------------------------------------------------------------------
-def failing_runs(source: SourceSystem, domain: str) -> Observation:
-    """Did the last N finished runs of the source/domain all fail?"""
+def _last_finished_runs(source: SourceSystem, domain: str) -> QuerySet[SyncRun]:
+    """The source/domain's finished runs, latest first."""
+    runs = SyncRun.objects.filter(source=source, domain=domain).exclude(status=SyncRunStatus.RUNNING)
+    return runs.order_by("-started_at", "-id")
+
+
+def failing_runs(source: SourceSystem, domain: str, statuses: list[tuple[str, str]] | None = None) -> Observation:
+    """Did the last N finished runs of the source/domain all fail? (``statuses``: their status and error, if read.)"""
     limit = failed_runs_limit()
-    statuses = list(
-        SyncRun.objects.filter(source=source, domain=domain)
-        .exclude(status=SyncRunStatus.RUNNING)
-        .order_by("-started_at", "-id")
-        .values_list("status", "error")[:limit]
-    )
+    if statuses is None:
+        statuses = list(_last_finished_runs(source, domain).values_list("status", "error")[:limit])
     in_a_row = 0
     for status, _error in statuses:
         if status != SyncRunStatus.FAILED:
@@ -139,13 +141,11 @@ def dead_letters(key: str, label: str, count: int) -> Observation:
     )
 
 
-def _inbound_open_counts(source_id: int | None = None, domain: str | None = None) -> dict[tuple[int, str], int]:
-    """Open inbound failures per source/domain (of one pair when given): one grouped query."""
+def _inbound_open_counts() -> dict[tuple[int, str], int]:
+    """Open inbound failures per source/domain: one grouped query."""
     queryset = SyncFailure.objects.filter(
         status=FailureStatus.OPEN, direction=FailureDirection.INBOUND, source__isnull=False
     )
-    if source_id is not None:
-        queryset = queryset.filter(source_id=source_id, domain=domain)
     rows = queryset.values("source_id", "domain").annotate(n=Count("id")).values_list("source_id", "domain", "n")
     return {(source, name): n for source, name, n in rows}
 
@@ -155,14 +155,36 @@ def run_finished(run: SyncRun) -> list[Incident]:
     """After a sync run ends: its source/domain's failing runs and failure queue. Never raises."""
     try:
         source = run.source
-        count = _inbound_open_counts(source.pk, run.domain).get((source.pk, run.domain), 0)
-        observations = [failing_runs(source, run.domain), open_failures(source, run.domain, count)]
-        if all(o.state == OFF for o in observations) and not Incident.objects.filter(closed_at__isnull=True).exists():
+        statuses, count, any_open = _after_run(source, run.domain)
+        observations = [failing_runs(source, run.domain, statuses), open_failures(source, run.domain, count)]
+        if all(o.state == OFF for o in observations) and not any_open:
             return []  # the usual end of a run: nothing to open, no open incident to close or tell about
         return apply(observations)
     except Exception:  # an alert must never break the sync it watches
         logger.exception("alert check after sync run %s failed", run.pk)
         return []
+
+
+def _after_run(source: SourceSystem, domain: str) -> tuple[list[tuple[str, str]], int, bool]:
+    """The last N finished runs (status, error), the open inbound failures and whether any incident is open.
+
+    One query, as every run ends: the count and the incidents ride on the runs' rows (each evaluated
+    once); without a finished run they are read on their own.
+    """
+    failures = SyncFailure.objects.filter(
+        status=FailureStatus.OPEN, direction=FailureDirection.INBOUND, source=source, domain=domain
+    )
+    rows = list(
+        _last_finished_runs(source, domain)
+        .annotate(
+            open_failures=Subquery(failures.order_by().values("domain").annotate(n=Count("id")).values("n")),
+            any_incident=Exists(Incident.objects.filter(closed_at__isnull=True)),
+        )
+        .values_list("status", "error", "open_failures", "any_incident")[: failed_runs_limit()]
+    )
+    if not rows:
+        return [], failures.count(), Incident.objects.filter(closed_at__isnull=True).exists()
+    return [(status, error) for status, error, _, _ in rows], rows[0][2] or 0, rows[0][3]
 
 
 def check_all() -> list[Incident]:

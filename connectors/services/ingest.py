@@ -102,20 +102,21 @@ def key_retention() -> timedelta:
 
 # --- the checks, in the order the endpoint makes them ---------------------------------------------
 def resolve(source_code: str, domain_name: str) -> Target:
-    """The source and domain of the URL (the domain by name, ``customer``, or API path, ``customers``)."""
-    source = SourceSystem.objects.filter(code=source_code).first()
+    """The source and domain of the URL (the domain by name, ``customer``, or API path, ``customers``).
+
+    The mapping is read with its source (one query): the source alone is read only when there is no mapping.
+    """
+    domain = next((d.name for d in registry if domain_name in (d.name, d.api_path)), None)
+    mapping = None
+    if domain is not None:
+        mapping = Mapping.objects.select_related("source").filter(source__code=source_code, domain=domain).first()
+    source = mapping.source if mapping is not None else SourceSystem.objects.filter(code=source_code).first()
     if source is None:
         raise IngestRefused(404, "unknown_source", f"There is no source system {source_code!r}.")
-    domain = next((d.name for d in registry if domain_name in (d.name, d.api_path)), None)
     if domain is None:
         known = ", ".join(d.name for d in registry)
         raise IngestRefused(404, "unknown_domain", f"There is no domain {domain_name!r}; known: {known}.")
-    return Target(
-        source,
-        domain,
-        Mapping.objects.filter(source=source, domain=domain).first(),
-        SourceDomain.objects.filter(source=source, domain=domain).first(),
-    )
+    return Target(source, domain, mapping, SourceDomain.objects.filter(source=source, domain=domain).first())
 
 
 def authorize(user: Any, target: Target) -> None:

@@ -24,11 +24,13 @@ one must be reported with the entry it is in, at save time, not at 3 a.m. in a s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from django.db import models
@@ -429,3 +431,28 @@ class Mapper:
                 continue
             kept[name] = _json_safe(value)
         return kept
+
+
+def compiled(domain_name: str, field_map: Any, *, key_path: str, keep_unmapped: bool = False) -> Mapper:
+    """The :class:`Mapper` of a field map, compiled once per process for each distinct map.
+
+    Why: every ingest request and every pulled page compiled (validated) its mapping again, and a
+    real-time post of one record paid for that twice. The map's JSON text is the cache key, so an
+    edited mapping compiles anew and nothing needs invalidating; the mapper is built from a copy
+    parsed from that text, never from the caller's (mutable) documents. A map JSON cannot represent
+    exactly is compiled each time, as before.
+    """
+    try:
+        text = json.dumps(field_map, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return Mapper(domain_name, field_map, key_path=key_path, keep_unmapped=keep_unmapped)
+    if json.loads(text) != field_map:
+        return Mapper(domain_name, field_map, key_path=key_path, keep_unmapped=keep_unmapped)
+    model = registry.get(domain_name).model_class if domain_name in registry else None
+    return _compiled(domain_name, model, text, key_path, bool(keep_unmapped))
+
+
+@lru_cache(maxsize=256)
+def _compiled(domain_name: str, model: Any, text: str, key_path: str, keep_unmapped: bool) -> Mapper:
+    """``model``: part of the key only (a registry swapped in tests compiles anew)."""
+    return Mapper(domain_name, json.loads(text), key_path=key_path, keep_unmapped=keep_unmapped)

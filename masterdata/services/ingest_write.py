@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -200,7 +201,7 @@ class HistoryRows:
         if not self.enabled:
             return
         context = _history_context(batch)
-        self.model = batch.model.history.model
+        self.model = history_model(batch.model)
         opts = self.model._meta
         user = context["default_user"]
         extra = {
@@ -230,6 +231,12 @@ class HistoryRows:
                 write_row = copy.write_row
                 for row in self.rows:
                     write_row(row)
+
+
+@cache
+def history_model(model: type[GoldenRecord]) -> type[Any]:
+    """The historical model of ``model``: ``model.history`` builds a new manager class on every access."""
+    return model.history.model
 
 
 def _resolve_pending(target: Target, codes: dict[Any, int]) -> None:

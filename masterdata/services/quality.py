@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -261,23 +261,27 @@ def _holders(domain: Domain, name: str, values: set[Any], ignore_case: bool) -> 
 
 
 # --- issues and scores -------------------------------------------------------------------------------
-def record_results(domain: Domain | str, evaluations: Iterable[Evaluation], *, now: datetime | None = None) -> None:
+def record_results(
+    domain: Domain | str,
+    evaluations: Iterable[Evaluation],
+    *,
+    now: datetime | None = None,
+    created: Collection[int] = (),
+) -> None:
     """Make the open issues and the scores of saved records match their evaluations, in bulk.
 
     A new violation opens an issue, one that is gone resolves it (also when its rule was
-    deactivated), and the score is replaced: a fixed number of queries per call.
+    deactivated), and the score is replaced: a fixed number of queries per call. ``created``:
+    ids of records created in this very transaction, which cannot have issues yet (not read).
     """
     domain = _domain(domain)
     evaluations = [e for e in evaluations if e.record.pk is not None]
     if not evaluations:
         return
     now = now or timezone.now()
-    open_issues = {
-        (issue.golden_id, issue.rule_id): issue
-        for issue in QualityIssue.objects.filter(
-            domain=domain.name, golden_id__in=[e.record.pk for e in evaluations], resolved_at__isnull=True
-        )
-    }
+    known = [e.record.pk for e in evaluations if e.record.pk not in created]
+    issues = QualityIssue.objects.filter(domain=domain.name, golden_id__in=known, resolved_at__isnull=True)
+    open_issues = {(issue.golden_id, issue.rule_id): issue for issue in issues} if known else {}
     sensitive = set(domain.sensitive_fields)
     new, changed, current, scores = [], [], set(), []
     for evaluation in evaluations:
@@ -393,8 +397,10 @@ class IngestGate:
                 self.passed[id(target)] = evaluation
 
     def record(self, targets: Sequence[Any]) -> None:
-        """Issues and scores of the records the batch wrote."""
-        record_results(self.domain, [self.passed[id(t)] for t in targets if not t.failed and id(t) in self.passed])
+        """Issues and scores of the records the batch wrote (those it created have no open issue to read)."""
+        written = [t for t in targets if not t.failed and id(t) in self.passed]
+        created = {t.record.pk for t in written if t.is_new}
+        record_results(self.domain, [self.passed[id(t)] for t in written], created=created)
 
 
 # --- for stewards ----------------------------------------------------------------------------------------
