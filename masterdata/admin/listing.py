@@ -12,6 +12,7 @@ the same, byte for byte: tests compare the rows with Django's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from typing import Any
 
@@ -200,10 +201,8 @@ class RowRenderer:
         if isinstance(value, str) and value.strip() == "":
             value = ""
         if choices is not None:
-            try:
+            with contextlib.suppress(TypeError):  # an unhashable (list-like) value: Django's own way below
                 return choices.get(value, self.empty)
-            except TypeError:
-                pass
         return admin_utils.display_for_field(value, field, self.empty, avoid_link=link)
 
     def _computed(self, name: Any, result: Any, css: str, link: bool) -> tuple[Any, str]:
