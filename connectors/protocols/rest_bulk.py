@@ -133,22 +133,21 @@ class BulkSender:
             results[id(item)] = sent
         creates = [item for item in items if id(item) not in results and item.key is None]
         updates = [item for item in items if id(item) not in results and item.key is not None]
-        bulk = self.bulk
-        groups = [(bulk.path, bulk.method, creates), (bulk.update_path or bulk.path, bulk.update_method, updates)]
-        chunks = [
-            (path, method, group[start : start + bulk.max_items])
-            for path, method, group in groups
-            for start in range(0, len(group), bulk.max_items)
-        ]
-        by_chunk = {id(chunk): (method, path) for path, method, chunk in chunks}
+        size = self.bulk.max_items
+        chunks = [group[start : start + size] for group in (creates, updates) for start in range(0, len(group), size)]
 
         def write(chunk: list[Outgoing]) -> list[Sent]:
-            status, answers = self._request(*by_chunk[id(chunk)], chunk)
+            bulk = self.bulk  # a chunk holds creates only or updates only
+            if chunk[0].key is None:
+                method, path = bulk.method, bulk.path
+            else:
+                method, path = bulk.update_method, bulk.update_path or bulk.path
+            status, answers = self._request(method, path, chunk)
             return [self._result(item, answer, status) for item, answer in zip(chunk, answers, strict=True)]
 
         return send_in_chunks(
             items,
-            [chunk for _path, _method, chunk in chunks],
+            chunks,
             results,
             write,
             lambda rest: self.single(self.spec, rest),

@@ -194,16 +194,13 @@ class RowRenderer:
         return format_html('<a href="{}">{}</a>', url, shown)
 
     def _field_value(self, result: Any, name: str, field: models.Field, choices: dict | None, link: bool) -> Any:
-        if isinstance(field.remote_field, models.ManyToOneRel):
-            related = getattr(result, field.name)
-            return self.empty if related is None else related
         value = getattr(result, name)
         if isinstance(value, str) and value.strip() == "":
             value = ""
         if choices is not None:
             with contextlib.suppress(TypeError):  # an unhashable (list-like) value: Django's own way below
                 return choices.get(value, self.empty)
-        return admin_utils.display_for_field(value, field, self.empty, avoid_link=link)
+        return _display_field(result, field, value, self.empty, link)
 
     def _computed(self, name: Any, result: Any, css: str, link: bool) -> tuple[Any, str]:
         """A column that is not a plain field (a method, a callable): exactly Django's branch."""
@@ -225,14 +222,18 @@ class RowRenderer:
             if isinstance(value, datetime.date | datetime.time):
                 classes.append("nowrap")
         else:
-            if isinstance(field.remote_field, models.ManyToOneRel):
-                related = getattr(result, field.name)
-                shown = empty if related is None else related
-            else:
-                shown = admin_utils.display_for_field(value, field, empty, avoid_link=link)
+            shown = _display_field(result, field, value, empty, link)
             if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
                 classes.append("nowrap")
         return shown, f' class="{" ".join(classes)}"'
+
+
+def _display_field(result: Any, field: models.Field, value: Any, empty: str, link: bool) -> Any:
+    """A field's cell as Django shows it: the related record itself for a foreign key, else formatted."""
+    if isinstance(field.remote_field, models.ManyToOneRel):
+        related = getattr(result, field.name)
+        return empty if related is None else related
+    return admin_utils.display_for_field(value, field, empty, avoid_link=link)
 
 
 def result_list(cl: ChangeList) -> dict[str, Any]:
