@@ -68,8 +68,11 @@ def configure_environment() -> str:
     return url
 
 
-def ensure_database(url: str) -> str:
-    """Create the benchmark database when missing (connecting to the ``postgres`` database)."""
+def ensure_database(url: str, *, fresh: bool = False) -> str:
+    """Create the benchmark database when missing (connecting to the ``postgres`` database).
+
+    ``fresh``: drop it first when it exists, so that a run does not inherit what earlier runs wrote.
+    """
     import dj_database_url
     import psycopg
     from psycopg import sql
@@ -82,6 +85,8 @@ def ensure_database(url: str) -> str:
     params = {"user": config["USER"], "password": config["PASSWORD"], "host": config["HOST"], "port": config["PORT"]}
     conninfo = make_conninfo("", dbname="postgres", **{k: str(v) for k, v in params.items() if v})
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             print(f"created database {name}")

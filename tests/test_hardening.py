@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
-from rest_framework.throttling import UserRateThrottle
 
+from masterdata.api.throttling import UserRateThrottle
 from tests.factories import UserFactory
 from tests.test_settings import manage, production_env
 
@@ -84,11 +84,10 @@ def test_a_successful_login_resets_the_failure_count(staff):
 def three_per_minute(monkeypatch, steward_a, steward_b):
     """DRF reads the rates once, at import; a test sets them on the throttle class.
 
-    The request history lives in the shared cache: forget what earlier runs left for these users.
+    The counters live in the shared cache: this test's own key prefix keeps earlier runs' counts out.
     """
     monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})
-    history = UserRateThrottle.cache_format
-    cache.delete_many([history % {"scope": "user", "ident": user.pk} for user in (steward_a, steward_b)])
+    monkeypatch.setattr(UserRateThrottle, "cache_format", f"throttle-test-{uuid.uuid4().hex}-%(scope)s-%(ident)s")
 
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(api_a, three_per_minute):
@@ -148,9 +147,7 @@ def test_the_api_docs_inline_script_runs_only_by_the_nonce_of_its_response(super
 
 def test_no_cross_origin_access_is_granted_by_default(api_a):
     origin = {"HTTP_ORIGIN": "https://elsewhere.example"}
-    preflight = api_a.options(
-        "/api/v1/customers/", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST", **origin
-    )
+    preflight = api_a.options("/api/v1/customers/", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST", **origin)
     response = api_a.get("/api/v1/customers/", **origin)
 
     for answer in (preflight, response):

@@ -1,0 +1,71 @@
+"""API rate limits per token (user) and per address, counted in constant time per request.
+
+DRF's ``SimpleRateThrottle`` keeps the timestamp of every request of the last period in one cache
+entry and loads, trims and stores the whole list on each request: at the default 10,000/hour an
+integration's every call moves a list of up to 10,000 floats (about 90 KB) to and from Redis and
+pickles it twice, and two concurrent requests overwrite each other's count. These throttles keep
+DRF's classes, scopes, rates and ``Retry-After`` behaviour but count with a **sliding-window
+counter**: one integer per fixed window (an atomic cache increment), the estimate being the current
+window's count plus the previous window's weighted by how much of it still overlaps the sliding
+period. Written here because no maintained DRF throttle counts this way; it is DRF's throttle with
+the storage swapped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework import throttling
+
+
+class SlidingWindowCounterMixin:
+    """``allow_request``/``wait`` of a ``SimpleRateThrottle`` over two counters instead of a list."""
+
+    cache: Any
+    timer: Any
+    num_requests: int | None
+    duration: int | None
+    rate: str | None
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        window, into = divmod(self.now, self.duration)
+        self.current_key, previous_key = f"{self.key}:{int(window)}", f"{self.key}:{int(window) - 1}"
+        counts = self.cache.get_many([previous_key, self.current_key])
+        self.previous, self.current = counts.get(previous_key, 0), counts.get(self.current_key, 0)
+        self.overlap = 1 - into / self.duration  # share of the previous window still inside the period
+        if self.previous * self.overlap + self.current >= self.num_requests:
+            return False
+        self._count()
+        return True
+
+    def _count(self) -> None:
+        """One more request in the current window; the counter lives two windows (it is the next one's previous)."""
+        try:
+            self.cache.incr(self.current_key)
+        except ValueError:  # the window's first request (or its counter expired a moment ago)
+            if not self.cache.add(self.current_key, 1, 2 * self.duration):
+                self.cache.incr(self.current_key)  # a concurrent request created it first
+
+    def wait(self) -> float | None:
+        """Seconds until a request would be allowed again (the ``Retry-After`` header)."""
+        into = (1 - self.overlap) * self.duration
+        if self.current >= self.num_requests or not self.previous:
+            return self.duration - into  # only the next window's start frees room
+        # The previous window's weight falls linearly: allowed once previous * overlap < num_requests - current.
+        overlap_needed = (self.num_requests - self.current) / self.previous
+        return max(1.0, math.ceil((self.overlap - overlap_needed) * self.duration))
+
+
+class UserRateThrottle(SlidingWindowCounterMixin, throttling.UserRateThrottle):
+    """Per token (its user): the ``user`` rate (``MDM_API_RATE_USER``)."""
+
+
+class AnonRateThrottle(SlidingWindowCounterMixin, throttling.AnonRateThrottle):
+    """Per client address before authentication: the ``anon`` rate (``MDM_API_RATE_ANON``)."""
