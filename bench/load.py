@@ -3,10 +3,8 @@
 Run as a script, it orchestrates everything on the loopback interface: creates the bench database
 anew (``--keep-database``: as earlier runs left it), migrates, collects static files into a temporary
 STATIC_ROOT, seeds the demo group (``seed_demo --allow-production``), issues tokens, starts gunicorn
-(DEBUG off) and a Celery worker (Redis db 5 by default) — by default in the README's read-lane layout:
-a second gunicorn started with ``MDM_SERVER_LANE=read`` serves the API reads, the main gunicorn and the
-worker run at niceness 10 (``--read-workers 0``: one gunicorn for everything, nobody niced) — then
-runs locust headless once per concurrency step with a mix of
+(DEBUG off) and a Celery worker (Redis db 5 by default), then runs locust headless once per
+concurrency step with a mix of
 
 * 70 % API reads by a superuser token: customer list (``page_size=50``), detail and history;
 * 20 % ingest posts as the demo ERP's integration account, one new customer code per post with a
@@ -23,14 +21,13 @@ machine, and the highest concurrency whose p99 stays under 1 s, with its read p9
 and stops every process it started.
 
 Plain HTTP on 127.0.0.1 (no TLS proxy in front): ``DJANGO_SECURE_SSL_REDIRECT=0`` and the cookies'
-Secure flags off, otherwise the production settings. With a read lane the load generator sends the
-reads to it itself, as the proxy's routing would. The load generator shares the machine.
+Secure flags off, otherwise the production settings. The load generator shares the machine.
 
 Usage (the database name must contain "bench")::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mdm_load_bench .venv/bin/python bench/load.py \
         [--users 10,25,50,75] [--step-duration 60] [--final-duration 300] [--quick] [--workers 4] \
-        [--worker-class sync] [--threads 1] [--worker-concurrency 4] [--read-workers 2] [--nice 10]
+        [--worker-class sync] [--threads 1] [--worker-concurrency 4] [--keep-database]
 
 ``--quick`` runs every step for 30 s. The same file is the locustfile the script hands to locust.
 """
@@ -151,7 +148,6 @@ if __name__ != "__main__":
             self.ingest_headers = {"Authorization": f"Token {os.environ['LOAD_INGEST_TOKEN']}"}
             self.customer_ids: list[int] = []
             self.admin = self._admin_session()
-            self.reader = self._session(os.environ["LOAD_READ_HOST"])  # the read lane, when the bench runs one
             _ready_users[0] += 1
             if _ready_users[0] == int(os.environ["LOAD_USERS"]):
                 _window["start"] = time.monotonic()
@@ -159,19 +155,16 @@ if __name__ != "__main__":
                 # The measured window lasts its full length however long the logins took (-t is only a backstop).
                 gevent.spawn_later(float(os.environ["LOAD_WINDOW_SECONDS"]), _end_window, self.environment.runner)
 
-        def _session(self, base_url: str) -> FastHttpSession:
-            return FastHttpSession(
-                base_url=base_url,
+        def _admin_session(self) -> FastHttpSession:
+            """A second session of this user (own cookie jar), logged in to the admin like a browser (CSRF cookie)."""
+            session = FastHttpSession(
+                base_url=self.host,
                 request_event=self.environment.events.request,
                 user=self,
                 network_timeout=self.network_timeout,
                 connection_timeout=self.connection_timeout,
                 max_retries=0,
             )
-
-        def _admin_session(self) -> FastHttpSession:
-            """A second session of this user (own cookie jar), logged in to the admin like a browser (CSRF cookie)."""
-            session = self._session(self.host)
             session.get("/admin/login/", name="login: form")
             csrf = next((cookie.value for cookie in session.cookiejar if cookie.name == "csrftoken"), "")
             with session.post(
@@ -189,7 +182,7 @@ if __name__ != "__main__":
 
         @task(40)
         def customer_list(self) -> None:
-            with self.reader.get(
+            with self.client.get(
                 "/api/v1/customers/?page_size=50", headers=self.read_headers, name="read: customer list",
                 catch_response=True,
             ) as response:  # fmt: skip
@@ -200,13 +193,13 @@ if __name__ != "__main__":
         def customer_detail(self) -> None:
             if self.customer_ids:
                 pk = random.choice(self.customer_ids)
-                self.reader.get(f"/api/v1/customers/{pk}/", headers=self.read_headers, name="read: detail")
+                self.client.get(f"/api/v1/customers/{pk}/", headers=self.read_headers, name="read: detail")
 
         @task(10)
         def customer_history(self) -> None:
             if self.customer_ids:
                 pk = random.choice(self.customer_ids)
-                self.reader.get(f"/api/v1/customers/{pk}/history/", headers=self.read_headers, name="read: history")
+                self.client.get(f"/api/v1/customers/{pk}/history/", headers=self.read_headers, name="read: history")
 
         @task(20)
         def ingest_customer(self) -> None:
@@ -318,42 +311,29 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
     return read_token, ingest_token
 
 
-def start(
-    env: dict[str, str], ports: dict[str, int], server: argparse.Namespace, logs: Path
-) -> dict[str, subprocess.Popen]:
-    """gunicorn (and its read lane), a Celery worker, each in its own process group so that stopping them leaves
-    nothing. Everything but the read lane runs at the niceness ``server.nice``."""
+def start(env: dict[str, str], port: int, server: argparse.Namespace, logs: Path) -> list[subprocess.Popen]:
+    """gunicorn and a Celery worker, each in its own process group so that stopping them leaves nothing."""
     bin_dir = Path(sys.executable).parent
-    gunicorn = [str(bin_dir / "gunicorn"), "mdm_project.wsgi:application", "--worker-class", server.worker_class,
-                "--threads", str(server.threads), "--timeout", "60", "--keep-alive", "5"]  # fmt: skip
     commands = {
-        "gunicorn": [*gunicorn, "--workers", str(server.workers), "--bind", f"127.0.0.1:{ports['gunicorn']}"],
+        "gunicorn": [str(bin_dir / "gunicorn"), "mdm_project.wsgi:application", "--workers", str(server.workers),
+                     "--worker-class", server.worker_class, "--threads", str(server.threads),
+                     "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--keep-alive", "5"],
         "worker": [str(bin_dir / "celery"), "-A", "mdm_project", "worker", "--loglevel", "WARNING",
                    "--pool", "threads", "--concurrency", str(server.worker_concurrency)],
     }  # fmt: skip
-    if "gunicorn-read" in ports:
-        commands["gunicorn-read"] = [
-            *gunicorn, "--workers", str(server.read_workers), "--bind", f"127.0.0.1:{ports['gunicorn-read']}"
-        ]  # fmt: skip
     processes = []
     for name, command in commands.items():
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        lane = {**env, "MDM_SERVER_LANE": "read"} if name == "gunicorn-read" else env
-        niceness = 0 if name == "gunicorn-read" else server.nice
         processes.append(
-            subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=lane, stdout=log, stderr=log, start_new_session=True,
-                preexec_fn=(lambda n=niceness: os.nice(n)) if niceness else None,
-            )
-        )  # fmt: skip
+            subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(port_open(port) for port in ports.values()):
+    while time.monotonic() < deadline and not port_open(port):
         time.sleep(0.5)
-    for name, port in ports.items():
-        if not port_open(port):
-            stop(processes)
-            sys.exit(f"{name} did not listen on 127.0.0.1:{port}; see {logs / (name + '.log')}")
-    return dict(zip(commands, processes, strict=True))
+    if not port_open(port):
+        stop(processes)
+        sys.exit(f"gunicorn did not listen on 127.0.0.1:{port}; see {logs / 'gunicorn.log'}")
+    return processes
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
@@ -370,13 +350,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def run_step(
-    env: dict[str, str],
-    ports: dict[str, int],
-    users: int,
-    seconds: int,
-    work: Path,
-    tokens: tuple[str, str],
-    groups: dict,
+    env: dict[str, str], port: int, users: int, seconds: int, work: Path, tokens: tuple[str, str], groups: dict
 ) -> dict:
     """One locust run at ``users`` concurrent users; the raw figures its locustfile dumps at the end, and the
     cores each part of the stack used during the measured window (``cpu``) with the load average before it."""
@@ -395,12 +369,10 @@ def run_step(
         "LOAD_USERS": str(users),
         "LOAD_WINDOW_SECONDS": str(seconds),
         "LOAD_CODE_PREFIX": f"LD{secrets.token_hex(3).upper()}U{users}-",
-        "LOAD_READ_HOST": f"http://127.0.0.1:{ports.get('gunicorn-read', ports['gunicorn'])}",
     }
     command = [str(Path(sys.executable).parent / "locust"), "-f", __file__, "--headless", "--host",
-               f"http://127.0.0.1:{ports['gunicorn']}", "-u", str(users), "-r", str(max(1, users // 5)),
-               "-t", f"{seconds + ramp}s", "--stop-timeout", "30", "--only-summary",
-               "--loglevel", "WARNING"]  # fmt: skip
+               f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(max(1, users // 5)), "-t", f"{seconds + ramp}s",
+               "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
     database = env["DATABASE_URL"].rsplit("/", 1)[-1]
     load_before = os.getloadavg()
     before = after = None
@@ -479,10 +451,9 @@ def print_report(rows: list[dict[str, Any]]) -> None:
         )
         if row["cpu"]:
             cpu = row["cpu"]
-            names = ("gunicorn", "gunicorn-read", "postgres", "worker", "locust", "other")
-            parts = ", ".join(f"{name} {cpu[name]:.2f}" for name in names if name in cpu)
-            served = cpu.get("gunicorn", 0.0) + cpu.get("gunicorn-read", 0.0)
-            per_request = served * 1000 / row["rps"] if row["rps"] else 0.0
+            names = ("gunicorn", "postgres", "worker", "locust", "other")
+            parts = ", ".join(f"{name} {cpu.get(name, 0.0):.2f}" for name in names)
+            per_request = cpu["gunicorn"] * 1000 / row["rps"] if row["rps"] else 0.0
             print(f"    cores used in the window: {parts} (machine {cpu['machine']:.2f} of {os.cpu_count()}); "
                   f"gunicorn {per_request:.1f} ms CPU per request; load average before the step "
                   f"{'/'.join(f'{v:.1f}' for v in row['load_before'])}")  # fmt: skip
@@ -515,13 +486,6 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread).")
     parser.add_argument("--threads", type=int, default=1, help="Threads per gunicorn worker (gthread).")
     parser.add_argument("--worker-concurrency", type=int, default=4, help="Threads of the Celery worker.")
-    parser.add_argument(
-        "--read-workers", type=int, default=2,
-        help="Workers of the read lane, a second gunicorn serving the API reads (0: one gunicorn for everything).",
-    )  # fmt: skip
-    parser.add_argument(
-        "--nice", type=int, default=10, help="Niceness of the main gunicorn and the worker when a read lane runs."
-    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument(
         "--keep-database", action="store_true", help="Reuse the bench database as earlier runs left it (default: anew)."
@@ -537,33 +501,22 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mdm-load-"))
     env = bench_environment(database_url, args.redis_url, str(work / "static"), str(work / "var"))
     tokens = prepare(env)
-    ports = {"gunicorn": free_port()}
-    if args.read_workers:
-        ports["gunicorn-read"] = free_port()
-    else:
-        args.nice = 0
-    processes = start(env, ports, args, work)
-    groups = {name: process.pid for name, process in processes.items()}
-    lane = (
-        f"; read lane: gunicorn ({args.read_workers} workers) on http://127.0.0.1:{ports['gunicorn-read']} for the "
-        f"API reads, everything else at niceness {args.nice}"
-        if args.read_workers
-        else ""
-    )
-    print(f"gunicorn ({args.workers} {args.worker_class} workers × {args.threads} threads) on "
-          f"http://127.0.0.1:{ports['gunicorn']} (plain HTTP), Celery worker ({args.worker_concurrency} threads)"
-          f"{lane}; steps {steps} for {durations} s; logs in {work}", flush=True)  # fmt: skip
+    port = free_port()
+    processes = start(env, port, args, work)
+    groups = {"gunicorn": processes[0].pid, "worker": processes[1].pid}
+    print(f"gunicorn ({args.workers} {args.worker_class} workers × {args.threads} threads) on http://127.0.0.1:{port} "
+          f"(plain HTTP), Celery worker ({args.worker_concurrency} threads); steps {steps} for {durations} s; "
+          f"logs in {work}", flush=True)  # fmt: skip
     rows = []
     try:
         for users, seconds in zip(steps, durations, strict=True):
-            result = run_step(env, ports, users, seconds, work, tokens, groups)
+            result = run_step(env, port, users, seconds, work, tokens, groups)
             rows.append(summarise(users, result, count_in_database(database_url, result["accepted"])))
             print(f"  step {users} users done: {rows[-1]['requests']} requests", flush=True)
     finally:
-        stop(list(processes.values()))
+        stop(processes)
     print_report(rows)
-    still = [str(port) for port in ports.values() if port_open(port)]
-    print(f"Processes stopped; ports {'still OPEN: ' + ', '.join(still) if still else 'closed'}.")
+    print(f"Processes stopped; port {port} {'still OPEN' if port_open(port) else 'closed'}.")
     shutil.rmtree(work / "static", ignore_errors=True)
     return 0
 
