@@ -7,8 +7,9 @@ pickles it twice, and two concurrent requests overwrite each other's count. Thes
 DRF's classes, scopes, rates and ``Retry-After`` behaviour but count with a **sliding-window
 counter**: one integer per fixed window (an atomic cache increment), the estimate being the current
 window's count plus the previous window's weighted by how much of it still overlaps the sliding
-period. Written here because no maintained DRF throttle counts this way; it is DRF's throttle with
-the storage swapped.
+period. Written here because DRF ships only the list-based counting and a counting library such as
+django-ratelimit works as view decorators, not as DRF throttles; this is DRF's throttle with the
+storage swapped, so the throttle settings, scopes and ``Retry-After`` stay DRF's.
 """
 
 from __future__ import annotations
