@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 
 import pytest
 from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
+from masterdata.api.throttling import UserRateThrottle
 from masterdata.crypto import BLIND_INDEX_KEY_ENV, KEYS_ENV, generate_key
 from masterdata.models import OrgUnitType
 from masterdata.services import access, tokens
@@ -101,3 +103,13 @@ def customers(org):
             "b": CustomerFactory(code="CB-1", name="Beta Retail", owner_org=org.b),
         },
     )
+
+
+@pytest.fixture
+def three_per_minute(monkeypatch):
+    """API rate limits of 3 requests a minute. DRF reads the rates once, at import: set on the throttle class.
+
+    The counters live in the shared cache: this test's own key prefix keeps earlier runs' counts out.
+    """
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})
+    monkeypatch.setattr(UserRateThrottle, "cache_format", f"throttle-test-{uuid.uuid4().hex}-%(scope)s-%(ident)s")

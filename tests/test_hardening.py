@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
 
-from masterdata.api.throttling import UserRateThrottle
 from tests.factories import UserFactory
 from tests.test_settings import manage, production_env
 
@@ -80,16 +78,6 @@ def test_a_successful_login_resets_the_failure_count(staff):
 
 
 # --- API rate limits (DRF throttling) ------------------------------------------------------------
-@pytest.fixture
-def three_per_minute(monkeypatch, steward_a, steward_b):
-    """DRF reads the rates once, at import; a test sets them on the throttle class.
-
-    The counters live in the shared cache: this test's own key prefix keeps earlier runs' counts out.
-    """
-    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})
-    monkeypatch.setattr(UserRateThrottle, "cache_format", f"throttle-test-{uuid.uuid4().hex}-%(scope)s-%(ident)s")
-
-
 def test_a_token_over_its_rate_gets_429_with_retry_after(api_a, three_per_minute):
     statuses = [api_a.get("/api/v1/customers/").status_code for _ in range(4)]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.core.cache import cache
 
@@ -24,10 +22,8 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Three requests per minute, a fresh key prefix, time standing at the start of a window."""
-    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})
-    monkeypatch.setattr(UserRateThrottle, "cache_format", f"throttle-test-{uuid.uuid4().hex}-%(scope)s-%(ident)s")
+def clock(monkeypatch, three_per_minute):
+    """Three requests per minute, time standing at the start of a window."""
     clock = Clock(1_000_020 * MINUTE)
     monkeypatch.setattr(UserRateThrottle, "timer", clock)
     return clock
