@@ -36,11 +36,11 @@ class SlidingWindowCounterMixin:
         if self.key is None:
             return True
         self.now = self.timer()
-        window, into = divmod(self.now, self.duration)
+        window, self.into = divmod(self.now, self.duration)
         self.current_key, previous_key = f"{self.key}:{int(window)}", f"{self.key}:{int(window) - 1}"
         counts = self.cache.get_many([previous_key, self.current_key])
         self.previous, self.current = counts.get(previous_key, 0), counts.get(self.current_key, 0)
-        self.overlap = 1 - into / self.duration  # share of the previous window still inside the period
+        self.overlap = 1 - self.into / self.duration  # share of the previous window still inside the period
         if self.previous * self.overlap + self.current >= self.num_requests:
             return False
         self._count()
@@ -56,9 +56,8 @@ class SlidingWindowCounterMixin:
 
     def wait(self) -> float | None:
         """Seconds until a request would be allowed again (the ``Retry-After`` header)."""
-        into = (1 - self.overlap) * self.duration
         if self.current >= self.num_requests or not self.previous:
-            return self.duration - into  # only the next window's start frees room
+            return self.duration - self.into  # only the next window's start frees room
         # The previous window's weight falls linearly: allowed once previous * overlap < num_requests - current.
         overlap_needed = (self.num_requests - self.current) / self.previous
         return max(1.0, math.ceil((self.overlap - overlap_needed) * self.duration))
