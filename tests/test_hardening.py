@@ -170,5 +170,5 @@ def test_production_settings_secure_cookies_hsts_lockout_json_logs_and_a_shared_
         "first_backend": "axes.backends.AxesStandaloneBackend",
         "log_format": "json",
         "cors_app": False,
-        "cache": "django.core.cache.backends.redis.RedisCache",
+        "cache": "mdm_project.cache.RedisCache",  # Django's Redis cache, reusing its clients
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import string
@@ -55,3 +56,23 @@ def test_debug_off_without_a_secret_key_refuses_to_start_and_says_why(tmp_path):
 def test_the_quick_start_runs_without_any_environment(tmp_path, debug):
     result = manage("check", tmp_path=tmp_path, DJANGO_DEBUG=debug)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_wsgi_application_leaves_the_loaded_code_to_the_garbage_collectors_frozen_generation(tmp_path):
+    """What the server loaded lives as long as the process: full collections should not scan it per request."""
+    probe = (
+        "import gc, json; import mdm_project.wsgi as w; "
+        "print(json.dumps({'frozen': gc.get_freeze_count(), 'thresholds': gc.get_threshold(), "
+        "'app': callable(w.application)}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(LEAKING)}
+    clean |= {"DJANGO_SETTINGS_MODULE": "mdm_project.settings", "MDM_VAR_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout.strip().splitlines()[-1])
+    assert values["app"] is True
+    assert values["frozen"] > 10_000  # Django and the apps' objects
+    assert values["thresholds"] == [10_000, 20, 50]

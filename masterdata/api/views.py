@@ -205,8 +205,15 @@ class GoldenRecordViewSet(
         ]
 
     def filter_queryset(self, queryset):
-        """A single record without query parameters needs no filter backend (they would leave it unchanged)."""
-        if self.action != "list" and not self.request.query_params:
+        """Filter backends only when a parameter other than the paginator's is given.
+
+        Each backend reads only its own parameters and leaves the queryset as it is without them
+        (the default ordering is applied by the paginator, which asks the ordering filter for it),
+        while django-filter builds and validates a whole form per request to find that out.
+        """
+        paginator = self.paginator if self.action == "list" else None
+        own = {paginator.cursor_query_param, paginator.page_size_query_param} if paginator is not None else set()
+        if not set(self.request.query_params) - own:
             return queryset
         return super().filter_queryset(queryset)
 

@@ -154,3 +154,24 @@ def test_page_size_up_to_the_maximum_is_accepted(api_a, org, settings):
 
     assert len(codes(api_a, page_size=4)) == 4
     assert api_a.get(CUSTOMERS, {"page_size": 5}).status_code == 400
+
+
+def test_a_page_without_filter_parameters_builds_no_filter_form(api_a, org, monkeypatch):
+    """The filter backends leave such a page unchanged; django-filter would still build and validate a form."""
+    import django_filters
+
+    built = []
+    original = django_filters.FilterSet.__init__
+    monkeypatch.setattr(
+        django_filters.FilterSet, "__init__", lambda self, *a, **kw: built.append(1) or original(self, *a, **kw)
+    )
+    CustomerFactory.create_batch(3, owner_org=org.a)
+
+    first = api_a.get(CUSTOMERS, {"page_size": 2}).json()
+    second = api_a.get(first["next"]).json()
+    assert built == []
+    assert [r["code"] for r in first["results"] + second["results"]] == sorted(
+        Customer.objects.values_list("code", flat=True)
+    )
+
+    assert codes(api_a, page_size=2, status="active") and built == [1]  # a filter parameter: the form is built
