@@ -28,7 +28,7 @@ from masterdata.registry import Domain, registry
 from masterdata.services import access, golden, history
 
 from .access import GroupScopeGrantForm, UserScopeGrantForm, can_manage_access
-from .filters import ScopedOrgUnitFilter
+from .filters import RecentValuesFieldListFilter, ScopedOrgUnitFilter
 from .listing import DisplayChangeList, FastActionCheckboxMixin
 from .record_page import RecordPageMixin
 from .sensitive import SensitiveAdminMixin, SensitiveFormMixin, reveal_on_screen
@@ -92,6 +92,11 @@ class GoldenRecordForm(SensitiveFormMixin, forms.ModelForm):
         return cleaned
 
 
+def _lists_every_value(field: models.Field) -> bool:
+    """Django would offer this field's filter values with a ``SELECT DISTINCT`` (its "all values" filter)."""
+    return not field.choices and not isinstance(field, (models.BooleanField, models.DateField))
+
+
 class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPageMixin, SimpleHistoryAdmin):
     """Scoped by org unit, never deletes, writes through the golden-record service."""
 
@@ -125,10 +130,15 @@ class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPage
 
     def get_list_filter(self, request):
         foreign_keys = self._foreign_keys()
-        filters: list[Any] = [
-            (name, admin.RelatedOnlyFieldListFilter) if name in foreign_keys else name
-            for name in self.domain.list_filter
-        ]
+        model = self.domain.model_class
+        filters: list[Any] = []
+        for name in self.domain.list_filter:
+            if name in foreign_keys:
+                filters.append((name, admin.RelatedOnlyFieldListFilter))
+            elif _lists_every_value(model._meta.get_field(name)):
+                filters.append((name, RecentValuesFieldListFilter))
+            else:
+                filters.append(name)  # choices, yes/no, dates: Django's filters need no query for their options
         if self.domain.org_field is not None:
             filters.append(ScopedOrgUnitFilter)
         return filters

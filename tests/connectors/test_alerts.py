@@ -100,6 +100,24 @@ def test_a_run_that_succeeds_closes_the_incident_and_the_next_failing_streak_ope
     assert len(mailoutbox) == 2
 
 
+def test_the_last_runs_are_read_from_the_index_without_sorting_every_run(crm):
+    """Each real-time ingest post is a run and each run's end reads the last N: that must not grow with the runs."""
+    from django.db import connection
+
+    SyncRun.objects.bulk_create(
+        SyncRun(source=crm, domain="customer", status="succeeded", trigger="ingest") for _ in range(300)
+    )
+    query = alerts._last_finished_runs(crm, "customer").values_list("status")[:3]
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE connectors_syncrun")  # statistics, as autovacuum keeps them in production
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table would be read whole anyway
+        plan = query.explain()
+
+    assert "syncrun_source_domain_idx" in plan
+    assert "Sort" not in plan  # the index holds the runs in their order: no sort of all of them
+
+
 def test_alerts_never_break_the_run_they_watch(crm, monkeypatch, mailoutbox):
     def broken(*args, **kwargs):
         raise RuntimeError("alert store down")
