@@ -20,6 +20,11 @@ cores used in the window by gunicorn, PostgreSQL, the worker, locust and everyth
 machine, and the highest concurrency whose p99 stays under 1 s, with its read p95 (target < 100 ms),
 and stops every process it started.
 
+PostgreSQL's statistics are kept as production keeps them: where the server runs without autovacuum
+(``SHOW autovacuum`` off, as on some development machines), a thread of the orchestrator analyzes the
+tables that changed enough by autovacuum's own rule and settings (:class:`StatisticsKeeper`); otherwise
+the planner would read the growing tables as the empty ones the migrations left.
+
 Plain HTTP on 127.0.0.1 (no TLS proxy in front): ``DJANGO_SECURE_SSL_REDIRECT=0`` and the cookies'
 Secure flags off, otherwise the production settings. The load generator shares the machine.
 
@@ -48,6 +53,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -401,6 +407,54 @@ def run_step(
     return result
 
 
+class StatisticsKeeper(threading.Thread):
+    """What PostgreSQL's autovacuum daemon does for the planner, on a server where it is switched off.
+
+    Production PostgreSQL runs autovacuum (the default), which re-analyzes a table once more than
+    ``autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows`` of it changed, looking
+    every ``autovacuum_naptime``. A server with autovacuum off (as on some development machines) keeps
+    the statistics of the empty tables the migrations left, and the planner then reads a growing
+    table as if it were empty (an index lookup turning into a scan of every link of a source). Where
+    ``SHOW autovacuum`` says off, this thread applies the same rule with the server's own settings.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True, name="statistics-keeper")
+        self.url = database_url.replace("postgres://", "postgresql://", 1)
+        self.stopping = threading.Event()
+        self.analyzed = 0
+
+    @staticmethod
+    def needed(database_url: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+            return conn.execute("SHOW autovacuum").fetchone()[0] == "off"
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            settings = dict(conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum_naptime', "
+                "'autovacuum_analyze_threshold', 'autovacuum_analyze_scale_factor')"
+            ).fetchall())  # fmt: skip
+            naptime = float(settings["autovacuum_naptime"])
+            threshold = float(settings["autovacuum_analyze_threshold"])
+            scale = float(settings["autovacuum_analyze_scale_factor"])
+            while True:
+                due = conn.execute(
+                    "SELECT format('%%I.%%I', schemaname, relname) FROM pg_stat_user_tables "
+                    "WHERE n_mod_since_analyze > %s + %s * GREATEST(n_live_tup, 0)",
+                    [threshold, scale],
+                ).fetchall()
+                for (table,) in due:
+                    conn.execute(f"ANALYZE {table}")
+                    self.analyzed += 1
+                if self.stopping.wait(naptime):
+                    return
+
+
 def count_in_database(database_url: str, codes: list[str]) -> int:
     """How many of ``codes`` are customers' codes now (read straight from PostgreSQL)."""
     import psycopg
@@ -501,6 +555,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mdm-load-"))
     env = bench_environment(database_url, args.redis_url, str(work / "static"), str(work / "var"))
     tokens = prepare(env)
+    keeper = StatisticsKeeper(database_url) if StatisticsKeeper.needed(database_url) else None
+    if keeper is not None:
+        print("autovacuum is off on this PostgreSQL server: the bench analyzes changed tables as autovacuum would "
+              "(its naptime, threshold and scale factor)", flush=True)  # fmt: skip
+        keeper.start()
     port = free_port()
     processes = start(env, port, args, work)
     groups = {"gunicorn": processes[0].pid, "worker": processes[1].pid}
@@ -515,6 +574,9 @@ def main() -> int:
             print(f"  step {users} users done: {rows[-1]['requests']} requests", flush=True)
     finally:
         stop(processes)
+        if keeper is not None:
+            keeper.stopping.set()
+            print(f"statistics: {keeper.analyzed} table analyses during the run", flush=True)
     print_report(rows)
     print(f"Processes stopped; port {port} {'still OPEN' if port_open(port) else 'closed'}.")
     shutil.rmtree(work / "static", ignore_errors=True)
