@@ -17,6 +17,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.relations import PKOnlyObject
 
 from masterdata.models import SourceLink
@@ -55,6 +56,8 @@ def unstorable_text(value: Any, path: str) -> str | None:
 
 
 _AS_LOADED = object()
+#: Fields that bind fields of their own: copied deeply even for a read, so no two serializers share them.
+_NESTING = (serializers.BaseSerializer, serializers.ManyRelatedField, serializers.ListField, serializers.DictField)
 _TEXT_FIELDS = {serializers.CharField, serializers.EmailField, serializers.SlugField, serializers.URLField}
 
 
@@ -70,11 +73,18 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
         """Built once per serializer class and copied for each use, as DRF copies declared fields.
 
         ModelSerializer otherwise inspects the model and builds every field again on each request.
+        A read (GET, HEAD, OPTIONS) only renders: its fields are never validated or changed, so a
+        shallow copy of each, bound to this serializer, does; DRF's deep copy builds every field
+        anew from its arguments, which was most of a record read's serializer cost. Writes keep
+        DRF's deep copies.
         """
         built = type(self).__dict__.get("_built_fields")
         if built is None:
             built = super().get_fields()
             type(self)._built_fields = built
+        request = self.context.get("request")
+        if request is not None and request.method in SAFE_METHODS:
+            return {name: copy.deepcopy(f) if isinstance(f, _NESTING) else copy.copy(f) for name, f in built.items()}
         return copy.deepcopy(built)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:

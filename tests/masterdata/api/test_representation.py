@@ -111,3 +111,21 @@ def test_records_loaded_normally_still_track_their_changes(org, customers):
 
     record.refresh_from_db()
     assert record.version == version + 1
+
+
+@pytest.mark.parametrize("domain", domain_params())
+def test_a_read_renders_with_light_copies_of_the_fields_and_the_same_result(org, domain, rf):
+    """A GET only renders: its serializer's fields are shallow copies; a write keeps DRF's deep copies."""
+    parent = make_record(domain, "PARENT-1", org.a) if domain.org_field == "pk" else None
+    record = make_record(domain, "REC-1", parent or org.a, **typical_values(domain))
+    loaded = domain.model_class.objects.get(pk=record.pk)
+    reading = domain.serializer_class(context={"request": rf.get("/")})
+    writing = domain.serializer_class(context={"request": rf.post("/")})
+
+    assert reading._represent(loaded) == writing._represent(loaded) == drf_rendering(writing, loaded)
+    built = type(reading).__dict__["_built_fields"]
+    checked = [name for name, field in built.items() if field.validators]
+    assert checked
+    assert all(reading.fields[name].validators is built[name].validators for name in checked)
+    assert not any(writing.fields[name].validators is built[name].validators for name in checked)
+    assert all(field.parent is None for field in built.values())  # the class's own fields are never bound
