@@ -129,3 +129,22 @@ def test_a_read_renders_with_light_copies_of_the_fields_and_the_same_result(org,
     assert all(reading.fields[name].validators is built[name].validators for name in checked)
     assert not any(writing.fields[name].validators is built[name].validators for name in checked)
     assert all(field.parent is None for field in built.values())  # the class's own fields are never bound
+
+
+def test_date_times_render_as_drf_renders_them_in_the_current_time_zone(org):
+    from django.utils import timezone
+
+    from masterdata.registry import registry
+    from tests.factories import CustomerFactory
+
+    customer = registry.get("customer")
+    loaded = customer.model_class.objects.get(pk=CustomerFactory(owner_org=org.a).pk)
+    with timezone.override("Asia/Shanghai"):
+        serializer = customer.serializer_class()
+        shown = serializer._represent(loaded)
+        assert shown == drf_rendering(serializer, loaded)
+        assert shown["created_at"].endswith("+08:00")
+
+    serializer = customer.serializer_class()
+    assert serializer._represent(loaded) == drf_rendering(serializer, loaded)
+    assert serializer._represent(loaded)["created_at"].endswith("Z")
