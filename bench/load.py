@@ -20,10 +20,11 @@ cores used in the window by gunicorn, PostgreSQL, the worker, locust and everyth
 machine, and the highest concurrency whose p99 stays under 1 s, with its read p95 (target < 100 ms),
 and stops every process it started.
 
-PostgreSQL's statistics are kept as production keeps them: where the server runs without autovacuum
-(``SHOW autovacuum`` off, as on some development machines), a thread of the orchestrator analyzes the
-tables that changed enough by autovacuum's own rule and settings (:class:`StatisticsKeeper`); otherwise
-the planner would read the growing tables as the empty ones the migrations left.
+PostgreSQL's tables are kept as production keeps them: where the server runs without autovacuum
+(``SHOW autovacuum`` off, as on some development machines), a thread of the orchestrator vacuums and
+analyzes the tables that changed enough by autovacuum's own rules and settings (:class:`StatisticsKeeper`);
+otherwise the planner would read the growing tables as the empty ones the migrations left, and the GIN
+indexes' pending entries would pile up until an insert has to merge them.
 
 Plain HTTP on 127.0.0.1 (no TLS proxy in front): ``DJANGO_SECURE_SSL_REDIRECT=0`` and the cookies'
 Secure flags off, otherwise the production settings. The load generator shares the machine.
@@ -408,21 +409,31 @@ def run_step(
 
 
 class StatisticsKeeper(threading.Thread):
-    """What PostgreSQL's autovacuum daemon does for the planner, on a server where it is switched off.
+    """What PostgreSQL's autovacuum daemon does for the planner and the indexes, on a server where it is off.
 
-    Production PostgreSQL runs autovacuum (the default), which re-analyzes a table once more than
-    ``autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows`` of it changed, looking
-    every ``autovacuum_naptime``. A server with autovacuum off (as on some development machines) keeps
-    the statistics of the empty tables the migrations left, and the planner then reads a growing
-    table as if it were empty (an index lookup turning into a scan of every link of a source). Where
-    ``SHOW autovacuum`` says off, this thread applies the same rule with the server's own settings.
+    Production PostgreSQL runs autovacuum (the default). Every ``autovacuum_naptime`` it analyzes a
+    table once more than ``autovacuum_analyze_threshold + autovacuum_analyze_scale_factor × rows``
+    of it changed, and vacuums one with enough dead or newly inserted rows (the ``vacuum`` and
+    ``vacuum_insert`` thresholds and scale factors); both merge the pending entries of the table's
+    GIN indexes (the trigram search indexes) into the index proper. A server with autovacuum off (as
+    on some development machines) keeps the statistics of the empty tables the migrations left, so
+    the planner reads a growing table as if it were empty (an index lookup turning into a scan of
+    every link of a source), and lets the GIN pending lists grow until an insert has to merge 4 MB
+    of them while the request waits. Where ``SHOW autovacuum`` says off, this thread applies the
+    same rules with the server's own settings.
     """
+
+    SETTINGS = (
+        "autovacuum_naptime", "autovacuum_analyze_threshold", "autovacuum_analyze_scale_factor",
+        "autovacuum_vacuum_threshold", "autovacuum_vacuum_scale_factor", "autovacuum_vacuum_insert_threshold",
+        "autovacuum_vacuum_insert_scale_factor",
+    )  # fmt: skip
 
     def __init__(self, database_url: str) -> None:
         super().__init__(daemon=True, name="statistics-keeper")
         self.url = database_url.replace("postgres://", "postgresql://", 1)
         self.stopping = threading.Event()
-        self.analyzed = 0
+        self.analyzed = self.vacuumed = 0
 
     @staticmethod
     def needed(database_url: str) -> bool:
@@ -435,23 +446,32 @@ class StatisticsKeeper(threading.Thread):
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            settings = dict(conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum_naptime', "
-                "'autovacuum_analyze_threshold', 'autovacuum_analyze_scale_factor')"
-            ).fetchall())  # fmt: skip
-            naptime = float(settings["autovacuum_naptime"])
-            threshold = float(settings["autovacuum_analyze_threshold"])
-            scale = float(settings["autovacuum_analyze_scale_factor"])
+            rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(self.SETTINGS)])
+            setting = {name: float(value) for name, value in rows.fetchall()}
             while True:
                 due = conn.execute(
-                    "SELECT format('%%I.%%I', schemaname, relname) FROM pg_stat_user_tables "
-                    "WHERE n_mod_since_analyze > %s + %s * GREATEST(n_live_tup, 0)",
-                    [threshold, scale],
-                ).fetchall()
-                for (table,) in due:
-                    conn.execute(f"ANALYZE {table}")
-                    self.analyzed += 1
-                if self.stopping.wait(naptime):
+                    "SELECT format('%%I.%%I', schemaname, relname), relid,"
+                    " n_dead_tup > %s + %s * n_live_tup OR n_ins_since_vacuum > %s + %s * n_live_tup,"
+                    " n_mod_since_analyze > %s + %s * n_live_tup "
+                    "FROM pg_stat_user_tables",
+                    [setting["autovacuum_vacuum_threshold"], setting["autovacuum_vacuum_scale_factor"],
+                     setting["autovacuum_vacuum_insert_threshold"], setting["autovacuum_vacuum_insert_scale_factor"],
+                     setting["autovacuum_analyze_threshold"], setting["autovacuum_analyze_scale_factor"]],
+                ).fetchall()  # fmt: skip
+                for table, relid, vacuum, analyze in due:
+                    if vacuum:  # also merges the GIN pending lists
+                        conn.execute(f"VACUUM {'(ANALYZE) ' if analyze else ''}{table}")
+                        self.vacuumed += 1
+                    elif analyze:  # autovacuum's analyze merges them too (a plain ANALYZE does not)
+                        conn.execute(f"ANALYZE {table}")
+                        conn.execute(
+                            "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i JOIN pg_class c"
+                            " ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                            " WHERE i.indrelid = %s AND a.amname = 'gin'",
+                            [relid],
+                        )
+                    self.analyzed += bool(analyze)
+                if self.stopping.wait(setting["autovacuum_naptime"]):
                     return
 
 
@@ -557,8 +577,8 @@ def main() -> int:
     tokens = prepare(env)
     keeper = StatisticsKeeper(database_url) if StatisticsKeeper.needed(database_url) else None
     if keeper is not None:
-        print("autovacuum is off on this PostgreSQL server: the bench analyzes changed tables as autovacuum would "
-              "(its naptime, threshold and scale factor)", flush=True)  # fmt: skip
+        print("autovacuum is off on this PostgreSQL server: the bench vacuums and analyzes changed tables as "
+              "autovacuum would (its naptime, thresholds and scale factors)", flush=True)  # fmt: skip
         keeper.start()
     port = free_port()
     processes = start(env, port, args, work)
@@ -576,7 +596,7 @@ def main() -> int:
         stop(processes)
         if keeper is not None:
             keeper.stopping.set()
-            print(f"statistics: {keeper.analyzed} table analyses during the run", flush=True)
+            print(f"autovacuum's work done by the bench: {keeper.analyzed} analyses, {keeper.vacuumed} vacuums")
     print_report(rows)
     print(f"Processes stopped; port {port} {'still OPEN' if port_open(port) else 'closed'}.")
     shutil.rmtree(work / "static", ignore_errors=True)
