@@ -106,14 +106,25 @@ if __name__ != "__main__":
     _ready_users: list[int] = [0]
 
     @events.request.add_listener
-    def _record(name: str, response_time: float, exception: BaseException | None, **_: Any) -> None:
-        """Every request's time, by kind (the name's prefix), for percentiles over reads as a whole."""
+    def _record(
+        name: str, response_time: float, exception: BaseException | None, start_time: float | None = None, **_: Any
+    ) -> None:
+        """Every request's time, by kind (the name's prefix), for percentiles over reads as a whole.
+
+        A request counts in the window when it was *sent* in it (``start_time``, seconds since the epoch),
+        whenever its answer comes: one sent during the ramp-up, while the last users' logins hold the
+        cores, and answered just after the window opened measures the ramp-up, not the step.
+        """
         kind = name.split(":", 1)[0]
         _counts[kind] += 1
         if exception is not None:
             _errors[kind] += 1
-        if ("start" in _window and "end" not in _window) or kind == LOGIN:
+        if kind == LOGIN:
             _samples[kind].append(response_time)
+        elif "start" in _window:
+            sent = time.time() - response_time / 1000 if start_time is None else start_time
+            if _window["sent_from"] <= sent < _window.get("sent_until", math.inf):
+                _samples[kind].append(response_time)
 
     @events.test_stop.add_listener
     def _dump(**_: Any) -> None:
@@ -131,11 +142,12 @@ if __name__ != "__main__":
         Path(os.environ["LOAD_RESULT_FILE"]).write_text(json.dumps(result))
 
     def _end_window(runner: Any) -> None:
-        """Close the measured window, then stay alive a moment: the orchestrator's closing CPU snapshot must
-        still find this process (one that has ended counts as "other")."""
-        _window["end"] = time.monotonic()
+        """Close the measured window, then stay alive a moment: the answers to requests sent in the window
+        still count, and the orchestrator's closing CPU snapshot must still find this process (one that has
+        ended counts as "other")."""
+        _window["end"], _window["sent_until"] = time.monotonic(), time.time()
         Path(os.environ["LOAD_RESULT_FILE"] + ".end").touch()
-        gevent.sleep(1.0)
+        gevent.sleep(5.0)
         runner.quit()
 
     class HubUser(FastHttpUser):
@@ -157,7 +169,7 @@ if __name__ != "__main__":
             self.admin = self._admin_session()
             _ready_users[0] += 1
             if _ready_users[0] == int(os.environ["LOAD_USERS"]):
-                _window["start"] = time.monotonic()
+                _window["start"], _window["sent_from"] = time.monotonic(), time.time()
                 Path(os.environ["LOAD_RESULT_FILE"] + ".window").touch()  # the orchestrator's CPU accounting
                 # The measured window lasts its full length however long the logins took (-t is only a backstop).
                 gevent.spawn_later(float(os.environ["LOAD_WINDOW_SECONDS"]), _end_window, self.environment.runner)
@@ -420,13 +432,14 @@ class StatisticsKeeper(threading.Thread):
     the planner reads a growing table as if it were empty (an index lookup turning into a scan of
     every link of a source), and lets the GIN pending lists grow until an insert has to merge 4 MB
     of them while the request waits. Where ``SHOW autovacuum`` says off, this thread applies the
-    same rules with the server's own settings.
+    same rules with the server's own settings, at autovacuum's pace (its cost-based delay).
     """
 
     SETTINGS = (
         "autovacuum_naptime", "autovacuum_analyze_threshold", "autovacuum_analyze_scale_factor",
         "autovacuum_vacuum_threshold", "autovacuum_vacuum_scale_factor", "autovacuum_vacuum_insert_threshold",
-        "autovacuum_vacuum_insert_scale_factor",
+        "autovacuum_vacuum_insert_scale_factor", "autovacuum_vacuum_cost_delay", "autovacuum_vacuum_cost_limit",
+        "vacuum_cost_limit",
     )  # fmt: skip
 
     def __init__(self, database_url: str) -> None:
@@ -448,6 +461,10 @@ class StatisticsKeeper(threading.Thread):
         with psycopg.connect(self.url, autocommit=True) as conn:
             rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(self.SETTINGS)])
             setting = {name: float(value) for name, value in rows.fetchall()}
+            # Autovacuum's pace, not a manual VACUUM's full speed: it sleeps whenever it has done its share of I/O.
+            limit = setting["autovacuum_vacuum_cost_limit"]
+            conn.execute(f"SET vacuum_cost_delay = {setting['autovacuum_vacuum_cost_delay']}")
+            conn.execute(f"SET vacuum_cost_limit = {int(limit if limit > 0 else setting['vacuum_cost_limit'])}")
             while True:
                 due = conn.execute(
                     "SELECT format('%%I.%%I', schemaname, relname), relid,"
