@@ -135,8 +135,8 @@ class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPage
         for name in self.domain.list_filter:
             if name in foreign_keys:
                 filters.append((name, admin.RelatedOnlyFieldListFilter))
-            elif _lists_every_value(model._meta.get_field(name)):
-                filters.append((name, RecentValuesFieldListFilter))
+            elif _lists_every_value(model._meta.get_field(name)) and name not in self.domain.sensitive_fields:
+                filters.append((name, RecentValuesFieldListFilter))  # (a sensitive value never goes to the cache)
             else:
                 filters.append(name)  # choices, yes/no, dates: Django's filters need no query for their options
         if self.domain.org_field is not None:
