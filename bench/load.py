@@ -422,8 +422,9 @@ def run_step(
 def count_in_database(database_url: str, codes: list[str]) -> int:
     """How many of ``codes`` are customers' codes now (read straight from PostgreSQL)."""
     import psycopg
+    from load_statistics import libpq_url
 
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+    with psycopg.connect(libpq_url(database_url)) as conn:
         row = conn.execute("SELECT count(DISTINCT code) FROM masterdata_customer WHERE code = ANY(%s)", [codes])
         return row.fetchone()[0]
 

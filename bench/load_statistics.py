@@ -8,6 +8,11 @@ from __future__ import annotations
 import threading
 
 
+def libpq_url(database_url: str) -> str:
+    """``DATABASE_URL`` (``postgres://`` as dj-database-url takes it) as psycopg connects to it."""
+    return database_url.replace("postgres://", "postgresql://", 1)
+
+
 class StatisticsKeeper(threading.Thread):
     """What PostgreSQL's autovacuum daemon does for the planner and the indexes, on a server where it is off.
 
@@ -32,7 +37,7 @@ class StatisticsKeeper(threading.Thread):
 
     def __init__(self, database_url: str) -> None:
         super().__init__(daemon=True, name="statistics-keeper")
-        self.url = database_url.replace("postgres://", "postgresql://", 1)
+        self.url = libpq_url(database_url)
         self.stopping = threading.Event()
         self.analyzed = self.vacuumed = 0
 
@@ -40,7 +45,7 @@ class StatisticsKeeper(threading.Thread):
     def needed(database_url: str) -> bool:
         import psycopg
 
-        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        with psycopg.connect(libpq_url(database_url)) as conn:
             return conn.execute("SHOW autovacuum").fetchone()[0] == "off"
 
     def run(self) -> None:

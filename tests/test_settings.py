@@ -17,12 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LEAKING = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_", "MDM_")
 
 
-def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def python(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Python in the project's folder with the production-like environment ``env`` and nothing of the test run."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(LEAKING)}
     clean |= {"DJANGO_SETTINGS_MODULE": "mdm_project.settings", "MDM_VAR_DIR": str(tmp_path), **env}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+
+
+def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    return python("manage.py", *args, tmp_path=tmp_path, **env)
 
 
 def production_env() -> dict[str, str]:
@@ -65,11 +68,7 @@ def test_the_wsgi_application_leaves_the_loaded_code_to_the_garbage_collectors_f
         "print(json.dumps({'frozen': gc.get_freeze_count(), 'thresholds': gc.get_threshold(), "
         "'app': callable(w.application)}))"
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(LEAKING)}
-    clean |= {"DJANGO_SETTINGS_MODULE": "mdm_project.settings", "MDM_VAR_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
-    )
+    done = python("-c", probe, tmp_path=tmp_path)
 
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout.strip().splitlines()[-1])
