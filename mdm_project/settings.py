@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "masterdata.api.middleware.ReadLaneMiddleware",  # only on a server started as the read lane
     "masterdata.api.middleware.ApiRequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -350,6 +351,10 @@ MDM_METRICS_ALLOWED_NETWORKS = env_list("MDM_METRICS_ALLOWED_NETWORKS", "127.0.0
 MDM_WORKER_METRICS_PORT = env_int("MDM_WORKER_METRICS_PORT", 0)
 MDM_WORKER_METRICS_ADDRESS = os.environ.get("MDM_WORKER_METRICS_ADDRESS", "127.0.0.1")
 MDM_HEALTH_CHECK_TIMEOUT = float(os.environ.get("MDM_HEALTH_CHECK_TIMEOUT", "2"))
+# "read": this server is the read lane (README, "Read lane"), answering API reads only; empty: everything.
+MDM_SERVER_LANE = os.environ.get("MDM_SERVER_LANE", "").strip().lower()
+if MDM_SERVER_LANE not in ("", "read"):
+    raise ImproperlyConfigured(f"MDM_SERVER_LANE must be empty or 'read', not {MDM_SERVER_LANE!r}.")
 
 # --- MDM hub ----------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
