@@ -117,6 +117,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails a request (and /health/ready/) in seconds instead of at the OS's TCP timeout;
+    # ``?connect_timeout=`` in DATABASE_URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -312,8 +318,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    if env_bool("DJANGO_BEHIND_TLS_PROXY", True):
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and drops the client's). Off by default: a server
+    # reached directly would take a client's word that its plain-HTTP request came over HTTPS.
+    if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # Health probes come over plain HTTP from the orchestrator.
     SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]

@@ -75,3 +75,30 @@ def test_the_wsgi_application_leaves_the_loaded_code_to_the_garbage_collectors_f
     assert values["app"] is True
     assert values["frozen"] > 10_000  # Django and the apps' objects
     assert values["thresholds"] == [10_000, 20, 50]
+
+
+
+def setting(tmp_path: Path, expression: str, **env: str):
+    """The value of ``expression`` (over ``settings``) as the production-like process sees it, through JSON."""
+    code = f"import json; from django.conf import settings; print(json.dumps({expression}))"
+    shown = manage("shell", "-c", code, tmp_path=tmp_path, **env)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout.strip().splitlines()[-1])
+
+
+def test_a_postgresql_connection_gives_up_after_a_few_seconds_unless_the_url_says_otherwise(tmp_path):
+    timeout = "settings.DATABASES['default']['OPTIONS']['connect_timeout']"
+    env = production_env()
+
+    assert setting(tmp_path, timeout, **env) == 5
+    assert setting(tmp_path, timeout, **env, DATABASE_CONNECT_TIMEOUT="2") == 2
+    assert int(setting(tmp_path, timeout, **{**env, "DATABASE_URL": env["DATABASE_URL"] + "?connect_timeout=9"})) == 9
+
+
+def test_a_clients_x_forwarded_proto_is_not_trusted_unless_a_tls_proxy_is_declared(tmp_path):
+    header = "getattr(settings, 'SECURE_PROXY_SSL_HEADER', None)"
+
+    behind_a_proxy = setting(tmp_path, header, **production_env(), DJANGO_BEHIND_TLS_PROXY="1")
+
+    assert setting(tmp_path, header, **production_env()) is None
+    assert behind_a_proxy == ["HTTP_X_FORWARDED_PROTO", "https"]

@@ -2,9 +2,9 @@
 
 Each check answers ``ok`` or ``fail`` and nothing else — a probe is unauthenticated, so it must
 not reveal hosts, versions or error texts; the reason of a failure goes to the log instead.
-Checks are bounded by ``MDM_HEALTH_CHECK_TIMEOUT`` where the client allows it (Redis); the
-database check relies on the connection's ``connect_timeout`` (``?connect_timeout=2`` in
-``DATABASE_URL``).
+Checks are bounded by ``MDM_HEALTH_CHECK_TIMEOUT`` where the client allows it (the broker); the
+database check by the connection's ``connect_timeout`` (``DATABASE_CONNECT_TIMEOUT``, 5 s, or
+``?connect_timeout=`` in ``DATABASE_URL``).
 """
 
 from __future__ import annotations
