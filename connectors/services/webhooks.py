@@ -17,6 +17,11 @@ with a 2xx. Failures follow :mod:`connectors.services.retry` — the batch is ke
 sent again with backoff; a permanent failure or the last attempt parks it in the failure queue
 (stage ``webhook``) and the subscription goes on with the next events. A retry from the queue
 sends the parked batch again.
+
+Calls go through the hub's instrumented transport (:class:`~masterdata.observability.http.ObservedAdapter`):
+each carries the correlation id in ``X-Request-ID`` — the id of the task at hand, or one of its
+own for a delivery run outside any — and is timed in ``mdm_external_call_seconds`` under
+``source="webhook:<name>", protocol="webhook"``.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ from connectors.models import (
 from connectors.services import leases
 from connectors.services.retry import RetryPolicy, classify
 from masterdata.models import ChangeEvent
+from masterdata.observability import context
+from masterdata.observability.http import ObservedAdapter
+from masterdata.observability.metrics import webhook_system
 from masterdata.services import changefeed
 
 SIGNATURE_HEADER = "X-MDM-Signature"
@@ -108,7 +116,7 @@ def deliver(subscription: WebhookSubscription | int, *, now: datetime | None = N
         report.busy = True
         return report
     try:
-        with requests.Session() as session:
+        with context.bound(context.current()), _session(subscription) as session:
             for _ in range(MAX_ROUNDS):
                 clock = now or timezone.now()
                 batch = _open_batch(subscription) or _next_batch(subscription, clock)
@@ -119,6 +127,15 @@ def deliver(subscription: WebhookSubscription | int, *, now: datetime | None = N
     finally:
         lease.release()
     return report
+
+
+def _session(subscription: WebhookSubscription) -> requests.Session:
+    """A session whose calls carry the correlation id and are timed, like the connectors' own."""
+    session = requests.Session()
+    adapter = ObservedAdapter(source=webhook_system(subscription.name), protocol="webhook")
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _open_batch(subscription: WebhookSubscription) -> WebhookDelivery | None:

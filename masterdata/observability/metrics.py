@@ -9,6 +9,10 @@ Two kinds:
   sync freshness — so they are right whichever process did the work and survive restarts.
   Every web process reports the same values: aggregate them with ``max``, not ``sum``.
 
+The system label of a push target is its source system's code; of a webhook subscription it is
+``webhook:<name>`` (a source code is a slug, so the two never collide). A label the database
+leaves empty is rendered ``unknown``, never dropped.
+
 Several processes (gunicorn workers, a prefork Celery pool) need prometheus_client's
 multiprocess mode: point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory shared by them.
 """
@@ -26,6 +30,7 @@ from wsgiref.simple_server import WSGIServer
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Count, Min, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -49,9 +54,27 @@ records_pushed = Counter(
 )
 
 
+#: The label value of something the database leaves empty (a label must be text to be rendered).
+UNKNOWN = "unknown"
+#: The class of a failure recorded without one (a stopped run, a row older than classification).
+UNCLASSIFIED = "unclassified"
+
+
 def count_pushed(target: str, domain: str, records: int = 1) -> None:
     """Push delivery calls this after a target accepted ``records`` records."""
     records_pushed.labels(target=target, domain=domain).inc(records)
+
+
+def webhook_system(name: str) -> str:
+    """How a webhook subscription is labelled where a source system would be (calls, failures, dead letters)."""
+    return f"webhook:{name}"
+
+
+def _system(source_code: str | None, subscription_name: str | None) -> str:
+    """The system a failure concerns: its source, else its webhook subscription."""
+    if source_code:
+        return source_code
+    return webhook_system(subscription_name) if subscription_name else UNKNOWN
 
 
 def _model(label: str) -> Any:
@@ -76,9 +99,11 @@ class DatabaseCollector(Collector):
             self.worker_heartbeat,
         ):
             try:
-                yield from family()
+                found = [_text_labels(metric) for metric in family()]
             except Exception as exc:  # the database or the cache is down: the rest of the scrape still counts
                 log.warning("metrics: %s skipped (%s)", family.__name__, type(exc).__name__)
+                continue
+            yield from found
 
     @staticmethod
     def records_pulled() -> Iterable[Metric]:
@@ -94,34 +119,56 @@ class DatabaseCollector(Collector):
 
     @staticmethod
     def sync_failures() -> Iterable[Metric]:
-        """Record failures by pipeline stage (every attempt counts) and whole runs that stopped (``run``)."""
+        """Failures by class (transient, bad data, configuration) and stage (every attempt counts).
+
+        A whole run that stopped counts with stage ``run``; a run keeps no class, so it is
+        ``unclassified``.
+        """
         failure, run = _model("connectors.SyncFailure"), _model("connectors.SyncRun")
         if failure is None or run is None:
             return []
         family = CounterMetricFamily(
             "mdm_sync_failures",
-            "Sync failures by classification: the pipeline stage of a record, or 'run' for a stopped run.",
-            labels=["source", "domain", "classification"],
+            "Sync failures by classification (transient, bad_data, configuration) and pipeline stage "
+            "('run' for a stopped run); attempts count.",
+            labels=["source", "domain", "stage", "classification"],
         )
-        rows = failure.objects.values("source__code", "domain", "stage").annotate(total=Sum("attempts")).order_by()
-        for row in rows:
-            family.add_metric([row["source__code"], row["domain"], row["stage"]], row["total"] or 0)
+        rows = failure.objects.values("source__code", "subscription__name", "domain", "stage", "classification")
+        for row in rows.annotate(total=Sum("attempts")).order_by():
+            family.add_metric(
+                [
+                    _system(row["source__code"], row["subscription__name"]),
+                    row["domain"],
+                    row["stage"],
+                    row["classification"] or UNCLASSIFIED,
+                ],
+                row["total"] or 0,
+            )
         stopped = run.objects.filter(status="failed").values("source__code", "domain").annotate(total=Count("id"))
         for row in stopped.order_by():
-            family.add_metric([row["source__code"], row["domain"], "run"], row["total"])
+            family.add_metric([row["source__code"], row["domain"], "run", UNCLASSIFIED], row["total"])
         return [family]
 
     @staticmethod
     def dead_letters() -> Iterable[Metric]:
+        """Open outbound failures: pushes parked after their retries, webhook batches parked.
+
+        Inbound failures are records the hub refused, waiting in the failure queue for their
+        source to send them again — not dead letters; ``mdm_sync_failures`` counts them.
+        """
         failure = _model("connectors.SyncFailure")
         if failure is None:
             return []
         family = GaugeMetricFamily(
-            "mdm_dead_letters", "Open entries of the failure queue by system and domain.", labels=["system", "domain"]
+            "mdm_dead_letters",
+            "Parked outbound deliveries (push records, webhook batches) waiting for a retry or a discard.",
+            labels=["system", "domain"],
         )
-        rows = failure.objects.filter(status="open").values("source__code", "domain").annotate(total=Count("id"))
-        for row in rows.order_by():
-            family.add_metric([row["source__code"], row["domain"]], row["total"])
+        rows = failure.objects.filter(status="open", direction="outbound").values(
+            "source__code", "subscription__name", "domain"
+        )
+        for row in rows.annotate(total=Count("id")).order_by():
+            family.add_metric([_system(row["source__code"], row["subscription__name"]), row["domain"]], row["total"])
         return [family]
 
     @staticmethod
@@ -137,18 +184,40 @@ class DatabaseCollector(Collector):
 
     @staticmethod
     def outbox() -> Iterable[Metric]:
-        """Pending events and the age of the oldest: the outbox marks delivery in ``dispatched_at``."""
-        event = _model("masterdata.ChangeEvent")
-        if event is None or not any(f.name == "dispatched_at" for f in event._meta.get_fields()):
+        """Per push target: deliveries waiting, and how long the oldest change among them has waited.
+
+        A delivery is done once ``delivered`` (or parked ``dead``: then it is a dead letter); a
+        pending one — due or in backoff — is still in the queue. Its age runs from the change
+        (the event's ``occurred_at``), or for a replay or resync, which has no event, from when
+        the delivery was queued. Every target reports, 0 when nothing waits.
+        """
+        target, delivery = _model("connectors.PushTarget"), _model("connectors.Delivery")
+        if target is None or delivery is None:
             return []
-        pending = event.objects.filter(dispatched_at__isnull=True).aggregate(
-            count=Count("id"), oldest=Min("occurred_at")
+        waiting = {key: (0, None) for key in target.objects.values_list("source__code", "domain").order_by()}
+        rows = (
+            delivery.objects.filter(status="pending")
+            .values("target__source__code", "domain")
+            .annotate(count=Count("id"), oldest=Min(Coalesce("event__occurred_at", "created_at")))
+            .order_by()
         )
-        lag = (timezone.now() - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0
-        return [
-            GaugeMetricFamily("mdm_outbox_pending_events", "Change events not yet dispatched.", value=pending["count"]),
-            GaugeMetricFamily("mdm_outbox_lag_seconds", "Age of the oldest undispatched change event.", value=lag),
-        ]
+        for row in rows:
+            waiting[(row["target__source__code"], row["domain"])] = (row["count"], row["oldest"])
+        pending = GaugeMetricFamily(
+            "mdm_outbox_pending_deliveries",
+            "Deliveries of golden changes waiting for their push target (due or in backoff).",
+            labels=["target", "domain"],
+        )
+        lag = GaugeMetricFamily(
+            "mdm_outbox_lag_seconds",
+            "Age of the oldest change not yet delivered to the push target (0 when nothing waits).",
+            labels=["target", "domain"],
+        )
+        now = timezone.now()
+        for (code, domain), (count, oldest) in sorted(waiting.items()):
+            pending.add_metric([code, domain], count)
+            lag.add_metric([code, domain], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        return [pending, lag]
 
     @staticmethod
     def sync_freshness() -> Iterable[Metric]:
@@ -175,6 +244,15 @@ class DatabaseCollector(Collector):
         if age is None:
             return []
         return [GaugeMetricFamily("mdm_worker_heartbeat_age_seconds", "Seconds since a worker last beat.", value=age)]
+
+
+def _text_labels(metric: Metric) -> Metric:
+    """Every label value as text: one None (a row without a source) would make the whole scrape fail to render."""
+    for index, sample in enumerate(metric.samples):
+        if any(not isinstance(label, str) for label in sample.labels.values()):
+            labels = {name: UNKNOWN if label is None else str(label) for name, label in sample.labels.items()}
+            metric.samples[index] = sample._replace(labels=labels)
+    return metric
 
 
 class _Scrape(Collector):

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 import requests
 from django.test import Client
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.errors import TransientError
 from connectors.http import HttpClient
-from connectors.models import Connection, SyncFailure, SyncRun, SyncState
-from masterdata.models import Conflict
+from connectors.models import (
+    Connection,
+    Delivery,
+    PushTarget,
+    SyncFailure,
+    SyncRun,
+    SyncState,
+    WebhookSubscription,
+)
+from masterdata.models import ChangeEvent, Conflict
 from masterdata.observability import metrics
 from masterdata.services import workers
 from tests.connectors.fakes import AuthPolicy, CrmFake
@@ -102,19 +112,104 @@ def test_records_pulled_and_failures_by_classification_come_from_sync_runs_and_t
     run = SyncRun.objects.create(source=crm, domain="customer", fetched=40, status="partial")
     SyncRun.objects.create(source=crm, domain="customer", fetched=2, status="failed")
     SyncFailure.objects.create(
-        source=crm, domain="customer", stage="validate", fingerprint="C-1", error="email: invalid", attempts=3, run=run
-    )
+        source=crm, domain="customer", stage="validate", classification="bad_data", fingerprint="C-1",
+        error="email: invalid", attempts=3, run=run,
+    )  # fmt: skip
     SyncFailure.objects.create(
-        source=crm, domain="customer", stage="map", fingerprint="C-2", error="x", status="discarded"
-    )
+        source=crm, domain="customer", stage="map", classification="bad_data", fingerprint="C-2", error="x",
+        status="discarded",
+    )  # fmt: skip
 
     found = scrape(client)
 
     assert value(found, "mdm_records_pulled_total", source="crm", domain="customer") == 42
-    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="validate") == 3
-    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="map") == 1
-    assert value(found, "mdm_sync_failures_total", source="crm", domain="customer", classification="run") == 1
-    assert value(found, "mdm_dead_letters", system="crm", domain="customer") == 1
+    failures = {"source": "crm", "domain": "customer", "classification": "bad_data"}
+    assert value(found, "mdm_sync_failures_total", **failures, stage="validate") == 3
+    assert value(found, "mdm_sync_failures_total", **failures, stage="map") == 1
+    stopped = {"source": "crm", "domain": "customer", "stage": "run", "classification": "unclassified"}
+    assert value(found, "mdm_sync_failures_total", **stopped) == 1
+    # A record the hub refused waits for its source to send it again: a failure, not a dead letter.
+    assert value(found, "mdm_dead_letters", system="crm", domain="customer") is None
+
+
+def test_dead_letters_are_parked_pushes_and_webhook_batches_by_class(client, db, superuser):
+    shop = SourceSystemFactory(code="shop")
+    target = PushTarget.objects.create(source=shop, domain="customer", resource="customers", key_field="id")
+    hook = WebhookSubscription.objects.create(name="erp-sync", url="http://127.0.0.1:9/", secret="s", owner=superuser)
+    outbound = {"direction": "outbound", "error": "refused"}
+    SyncFailure.objects.create(
+        source=shop, push_target=target, domain="customer", stage="push", classification="transient",
+        fingerprint="push:1", golden_id=1, attempts=8, **outbound,
+    )  # fmt: skip
+    SyncFailure.objects.create(
+        source=shop, push_target=target, domain="customer", stage="push", classification="bad_data",
+        fingerprint="push:2", golden_id=2, **outbound,
+    )  # fmt: skip
+    SyncFailure.objects.create(
+        source=shop, push_target=target, domain="customer", stage="push", classification="bad_data",
+        fingerprint="push:3", golden_id=3, status="resolved", **outbound,
+    )  # fmt: skip
+    SyncFailure.objects.create(
+        subscription=hook, domain="", stage="webhook", classification="configuration", fingerprint="webhook:b1",
+        attempts=2, **outbound,
+    )  # fmt: skip
+
+    found = scrape(client)
+
+    assert value(found, "mdm_dead_letters", system="shop", domain="customer") == 2
+    assert value(found, "mdm_dead_letters", system="webhook:erp-sync", domain="") == 1
+    push = {"source": "shop", "domain": "customer", "stage": "push"}
+    assert value(found, "mdm_sync_failures_total", **push, classification="transient") == 8
+    assert value(found, "mdm_sync_failures_total", **push, classification="bad_data") == 2
+    webhook = {"source": "webhook:erp-sync", "domain": "", "stage": "webhook", "classification": "configuration"}
+    assert value(found, "mdm_sync_failures_total", **webhook) == 2
+
+
+def test_a_label_the_database_leaves_empty_is_rendered_unknown_not_a_failed_scrape(client, db, monkeypatch):
+    def sourceless() -> list[GaugeMetricFamily]:
+        family = GaugeMetricFamily("mdm_open_conflicts", "Conflicts waiting for a steward.", labels=["domain"])
+        family.add_metric([None], 4)
+        return [family]
+
+    monkeypatch.setattr(metrics.DatabaseCollector, "open_conflicts", staticmethod(sourceless))
+
+    found = scrape(client)
+
+    assert value(found, "mdm_open_conflicts", domain="unknown") == 4
+
+
+def test_outbox_lag_is_the_age_of_the_oldest_change_a_push_target_has_not_received(client, db):
+    now = timezone.now()
+    shop, erp = SourceSystemFactory(code="shop"), SourceSystemFactory(code="erp")
+    shop_target = PushTarget.objects.create(source=shop, domain="customer", resource="customers", key_field="id")
+    erp_target = PushTarget.objects.create(source=erp, domain="customer", resource="customers", key_field="id")
+    idle = PushTarget.objects.create(source=erp, domain="material", resource="materials", key_field="id")
+
+    def change(golden_id: int, seconds_ago: float) -> ChangeEvent:
+        return ChangeEvent.objects.create(
+            domain="customer", golden_id=golden_id, version=1, kind="created",
+            occurred_at=now - timedelta(seconds=seconds_ago),
+        )  # fmt: skip
+
+    def delivery(target: PushTarget, event: ChangeEvent | None, **fields) -> Delivery:
+        golden_id = event.golden_id if event else 99
+        return Delivery.objects.create(target=target, event=event, domain="customer", golden_id=golden_id,
+                                       version=1, **fields)  # fmt: skip
+
+    delivery(shop_target, change(1, 900), status="delivered", delivered_at=now)  # done: no longer waits
+    delivery(shop_target, change(2, 600), status="dead")  # parked: a dead letter, not the queue
+    delivery(shop_target, change(3, 120), next_attempt_at=now + timedelta(minutes=5))  # in backoff: still waits
+    delivery(shop_target, change(4, 10))
+    delivery(erp_target, None, trigger="replay", created_at=now - timedelta(seconds=45))  # no event: queued at
+
+    found = scrape(client)
+
+    assert value(found, "mdm_outbox_pending_deliveries", target="shop", domain="customer") == 2
+    assert value(found, "mdm_outbox_lag_seconds", target="shop", domain="customer") == pytest.approx(120, abs=30)
+    assert value(found, "mdm_outbox_pending_deliveries", target="erp", domain="customer") == 1
+    assert value(found, "mdm_outbox_lag_seconds", target="erp", domain="customer") == pytest.approx(45, abs=30)
+    assert value(found, "mdm_outbox_pending_deliveries", target="erp", domain=idle.domain) == 0
+    assert value(found, "mdm_outbox_lag_seconds", target="erp", domain=idle.domain) == 0
 
 
 def test_open_conflicts_are_counted_per_domain(client, db):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.models import (
     DeliveryStatus,
@@ -14,6 +17,7 @@ from connectors.models import (
 )
 from connectors.services import webhooks
 from masterdata.models import ChangeEvent, Customer, Material
+from masterdata.observability import context
 from masterdata.services import changefeed, golden
 from tests.connectors.fakes.webhook import WebhookReceiver
 
@@ -147,3 +151,48 @@ def test_transient_failures_end_as_a_dead_letter_after_the_last_attempt(receiver
     batch = WebhookDelivery.objects.get()
     assert (batch.status, batch.attempts, batch.classification) == (DeliveryStatus.DEAD, 3, FailureClass.TRANSIENT)
     assert SyncFailure.objects.get(subscription=subscription).classification == FailureClass.TRANSIENT
+
+
+def call_count(subscription: WebhookSubscription) -> float:
+    labels = {"source": f"webhook:{subscription.name}", "protocol": "webhook", "operation": "POST"}
+    return REGISTRY.get_sample_value("mdm_external_call_seconds_count", labels) or 0
+
+
+def test_webhook_calls_carry_the_correlation_id_and_are_timed(receiver, superuser, org, clock):
+    subscription = subscribe(receiver, superuser)
+    golden.create(Customer, {"code": "C-1", "name": "C", "owner_org": org.a}, ctx())
+    before = call_count(subscription)
+
+    with context.bound("sweep-7f3a"):
+        webhooks.deliver(subscription, now=clock.now)
+
+    assert [r.headers["X-Request-ID"] for r in receiver.requests] == ["sweep-7f3a"]
+    assert call_count(subscription) == before + 1
+
+
+def test_a_delivery_outside_any_task_sends_an_id_of_its_own(receiver, superuser, org, clock):
+    subscription = subscribe(receiver, superuser)
+    golden.create(Customer, {"code": "C-1", "name": "C", "owner_org": org.a}, ctx())
+
+    webhooks.deliver(subscription, now=clock.now)
+
+    assert context.accept(receiver.requests[0].headers["X-Request-ID"])
+    assert context.current() is None
+
+
+def test_a_dead_lettered_batch_shows_in_the_metrics_scrape(receiver, superuser, org, clock):
+    subscription = subscribe(receiver, superuser, secret="not the receiver's secret")
+    golden.create(Customer, {"code": "C-1", "name": "C", "owner_org": org.a}, ctx())
+    webhooks.deliver(subscription, now=clock.now)
+
+    response = Client().get("/metrics")
+
+    assert response.status_code == 200, response.content
+    found = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    }
+    system, labels = "webhook:erp-sync", {"domain": "", "stage": "webhook", "classification": "configuration"}
+    assert found[("mdm_dead_letters", frozenset({"system": system, "domain": ""}.items()))] == 1
+    assert found[("mdm_sync_failures_total", frozenset({"source": system, **labels}.items()))] == 1
