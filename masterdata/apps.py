@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class MasterdataConfig(AppConfig):
@@ -8,3 +9,6 @@ class MasterdataConfig(AppConfig):
 
     def ready(self) -> None:
         from . import audit_signals, signals  # noqa: F401  (history context wiring, audit of logins)
+        from .checks import check_sensitive_fields
+
+        checks.register(check_sensitive_fields, checks.Tags.models)

@@ -212,7 +212,7 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # Per token (user) and per address for unauthenticated calls; 429 with Retry-After beyond.
+    # Per token (a session: per user) and per address for failed or missing authentication; 429 with Retry-After.
     # DRF's throttles with constant-time counting (masterdata/api/throttling.py says why).
     "DEFAULT_THROTTLE_CLASSES": [
         "masterdata.api.throttling.AnonRateThrottle",

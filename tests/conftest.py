@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
-from masterdata.api.throttling import UserRateThrottle
+from masterdata.api.throttling import AnonRateThrottle, UserRateThrottle
 from masterdata.crypto import BLIND_INDEX_KEY_ENV, KEYS_ENV, generate_key
 from masterdata.models import OrgUnitType
 from masterdata.services import access, tokens
@@ -21,6 +21,7 @@ from tests.factories import CustomerFactory, OrgUnitFactory, UserFactory
 os.environ.setdefault(KEYS_ENV, generate_key())
 os.environ.setdefault(BLIND_INDEX_KEY_ENV, secrets.token_urlsafe(32))
 
+THROTTLES = (AnonRateThrottle, UserRateThrottle)
 STEWARD_MODEL_PERMS = [
     f"{action}_{model}"
     for model in ("customer", "supplier", "material", "employee", "plant")
@@ -105,11 +106,20 @@ def customers(org):
     )
 
 
+@pytest.fixture(autouse=True)
+def own_rate_limit_counters(monkeypatch):
+    """Each test counts its API requests afresh.
+
+    The counters live in the shared cache, across tests and runs: without its own key prefix a test
+    would find the failed authentications of the tests before it counted against 127.0.0.1.
+    """
+    prefix = f"throttle-test-{uuid.uuid4().hex}"
+    for throttle in THROTTLES:
+        monkeypatch.setattr(throttle, "cache_format", f"{prefix}-%(scope)s-%(ident)s")
+
+
 @pytest.fixture
 def three_per_minute(monkeypatch):
-    """API rate limits of 3 requests a minute. DRF reads the rates once, at import: set on the throttle class.
-
-    The counters live in the shared cache: this test's own key prefix keeps earlier runs' counts out.
-    """
-    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})
-    monkeypatch.setattr(UserRateThrottle, "cache_format", f"throttle-test-{uuid.uuid4().hex}-%(scope)s-%(ident)s")
+    """API rate limits of 3 requests a minute. DRF reads the rates once, at import: set on the throttles."""
+    for throttle in THROTTLES:
+        monkeypatch.setattr(throttle, "THROTTLE_RATES", {"user": "3/minute", "anon": "3/minute"})

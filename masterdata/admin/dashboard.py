@@ -78,6 +78,8 @@ def context(request: HttpRequest) -> dict[str, Any]:
     if data.quality is not None:
         quality = {
             "rows": [(labels.get(row.domain, row.domain), row) for row in data.quality],
+            "bands": [label for label, _, _ in dashboard.SCORE_BANDS],
+            "worst_rules": [(labels.get(row.domain, row.domain), row) for row in data.quality if row.worst_rules],
             "chart": bar_list(
                 [(labels.get(r.domain, r.domain), Bar(r.score.value, r.score.url)) for r in data.quality],
                 scale=100,

@@ -155,8 +155,14 @@ class GoldenRecordAdmin(FastActionCheckboxMixin, SensitiveAdminMixin, RecordPage
         return (*RECORD_FIELDS, "provenance_display", *(self.sensitive_readonly_fields() if obj else ()))
 
     def get_exclude(self, request, obj=None):
-        """Sensitive fields stay out of the form unless the user may reveal them for this record."""
-        if obj is not None and self.domain.sensitive_fields and not self.may_see_sensitive(request, obj):
+        """Sensitive fields stay in the form only where it masks them: an editable form of a user who may reveal them.
+
+        A read-only form (view-only scope, a merged record) would render the field's clear value:
+        there the masked "sensitive values" row, with its audited reveal link, stands in for them.
+        """
+        if obj is None or not self.domain.sensitive_fields:
+            return None
+        if not self.may_see_sensitive(request, obj) or not self.has_change_permission(request, obj):
             return list(self.domain.sensitive_fields)
         return None
 

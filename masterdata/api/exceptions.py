@@ -2,8 +2,9 @@
 
 The service layer's refusals become HTTP statuses here, so views need not catch them: a stale
 version is 412 (with ``current_version``), a change outside the user's org units 403, any
-other rule of the data 400. Exceptions nobody foresaw are left to Django, which logs them and
-answers with :func:`json_server_error`.
+other rule of the data 400, a failed authentication from an address over its rate limit 429
+(:func:`masterdata.api.throttling.throttle_failed_authentication`). Exceptions nobody foresaw
+are left to Django, which logs them and answers with :func:`json_server_error`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+from masterdata.api.throttling import throttle_failed_authentication
 from masterdata.services.golden import GoldenRecordError, OutOfScope, StaleVersion
 
 NON_FIELD = "non_field_errors"
@@ -78,7 +80,7 @@ def _message(item) -> str:
 
 
 def json_exception_handler(exc, context):
-    exc, extra = as_api_exception(exc)
+    exc, extra = as_api_exception(throttle_failed_authentication(exc, context))
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug, not a refusal: Django logs it and answers 500 (json_server_error)

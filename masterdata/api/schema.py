@@ -2,9 +2,9 @@
 
 drf-spectacular describes what a view returns when all goes well. A client (and the fuzzing in
 ``tests/test_api_fuzzing.py``) also needs the refusals: 400 (a value, filter, cursor or header
-that is not valid), 401, 403, 404, 412 (a stale ``If-Match``), 415 and 429 (throttling), all
-with the JSON error body of :mod:`masterdata.api.exceptions`. This post-processing hook adds
-them to every operation that does not document that status itself.
+that is not valid), 401, 403, 404, 412 (a stale ``If-Match``), 415 and 429 (throttling, failed
+authentications included), all with the JSON error body of :mod:`masterdata.api.exceptions`.
+This post-processing hook adds them to every operation that does not document that status itself.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ ALWAYS = {
     "401": "No valid token or session.",
     "403": "No permission for this operation or outside your org units.",
     "404": "No such record within your scope (or a page cursor that is not one).",
-    "429": "Too many requests; retry after the `Retry-After` seconds.",
+    "429": (
+        "Too many requests from this token, or failed authentications from this address; "
+        "retry after the `Retry-After` seconds."
+    ),
 }
 WITH_BODY = {"415": "The body is not JSON."}
 WITH_IF_MATCH = {"412": "The record changed since the version in `If-Match`; the body names `current_version`."}

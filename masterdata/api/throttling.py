@@ -1,4 +1,4 @@
-"""API rate limits per token (user) and per address, counted in constant time per request.
+"""API rate limits per token and per address, counted in constant time per request.
 
 DRF's ``SimpleRateThrottle`` keeps the timestamp of every request of the last period in one cache
 entry and loads, trims and stores the whole list on each request: at the default 10,000/hour an
@@ -10,6 +10,11 @@ window's count plus the previous window's weighted by how much of it still overl
 period. Written here because DRF ships only the list-based counting and a counting library such as
 django-ratelimit works as view decorators, not as DRF throttles; this is DRF's throttle with the
 storage swapped, so the throttle settings, scopes and ``Retry-After`` stay DRF's.
+
+The ``user`` rate is counted per API token (two tokens of one system are two budgets; a browser
+session counts per user), the ``anon`` rate per client address for every request whose
+authentication failed or was missing (:func:`throttle_failed_authentication`), which DRF would
+answer with a 401 before it ever reaches its throttles.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
+from rest_framework.settings import api_settings
+
+from masterdata.models import ApiToken
+from masterdata.services import audit
 
 
 class SlidingWindowCounterMixin:
@@ -64,8 +73,48 @@ class SlidingWindowCounterMixin:
 
 
 class UserRateThrottle(SlidingWindowCounterMixin, throttling.UserRateThrottle):
-    """Per token (its user): the ``user`` rate (``MDM_API_RATE_USER``)."""
+    """Per API token, else per user (a browser session): the ``user`` rate (``MDM_API_RATE_USER``)."""
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        """The token's primary key (never its secret); requests without a user are the anon throttle's."""
+        if isinstance(request.auth, ApiToken):
+            ident = f"token-{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class AnonRateThrottle(SlidingWindowCounterMixin, throttling.AnonRateThrottle):
-    """Per client address before authentication: the ``anon`` rate (``MDM_API_RATE_ANON``)."""
+    """Per client address without valid credentials: the ``anon`` rate (``MDM_API_RATE_ANON``)."""
+
+    def get_ident(self, request: Any) -> str:
+        """The client's address: ``REMOTE_ADDR``, as for the login lockout and the audit log.
+
+        Without ``NUM_PROXIES`` DRF would take the client's own ``X-Forwarded-For`` header, and a
+        token guesser would get a fresh budget with every forged value.
+        """
+        if api_settings.NUM_PROXIES is None:
+            return audit.client_ip(request) or ""
+        return super().get_ident(request)
+
+
+def throttle_failed_authentication(exc: Exception, context: dict[str, Any]) -> Exception:
+    """A wrong, expired or missing token counts against the address's ``anon`` rate; beyond it, 429.
+
+    DRF authenticates and checks permissions before it throttles, so such a request would get its
+    401 at once, uncounted, and guessing tokens would be unthrottled. Counting here, when the
+    refusal is answered, covers every API view (the exception handler is DRF's setting) and costs
+    an authenticated request nothing.
+    """
+    if not isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return exc
+    view, request = context.get("view"), context.get("request")
+    if view is None or request is None:
+        return exc
+    try:
+        view.check_throttles(request)  # the anon throttle counts; the user throttle has no user to count
+    except exceptions.Throttled as throttled:
+        return throttled
+    return exc

@@ -20,9 +20,8 @@ from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from guardian.shortcuts import assign_perm, remove_perm
 
-from masterdata.models import AuditAction, OrgUnit, OrgUnitClosure, OrgUnitGroupPermission, OrgUnitUserPermission
+from masterdata.models import OrgUnit, OrgUnitClosure, OrgUnitGroupPermission, OrgUnitUserPermission
 from masterdata.registry import Domain, registry
-from masterdata.services import audit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -167,21 +166,23 @@ def can_act_on(user: AbstractBaseUser, record, action: Action = "view") -> bool:
 
 
 def grant(principal, action: Action, unit: OrgUnit) -> None:
-    """Give a user or group ``action`` on ``unit`` and everything under it (audited when it is new)."""
+    """Give a user or group ``action`` on ``unit`` and everything under it.
+
+    Audited when it is new, by the grant table's signal (:mod:`masterdata.audit_signals`), as is
+    every grant written by another path: one ``access.granted`` event, never two.
+    """
     if _held(principal, action, unit):
         return
     assign_perm(SCOPE_CODENAMES[action], principal, unit)
     principal.__dict__.pop(_ANY_GRANT_MEMO, None)
-    _audit(AuditAction.ACCESS_GRANTED, principal, action, unit)
 
 
 def revoke(principal, action: Action, unit: OrgUnit) -> None:
-    """Take ``action`` on ``unit`` back from a user or group (audited when it was held)."""
+    """Take ``action`` on ``unit`` back from a user or group (audited as a grant is, when it was held)."""
     if not _held(principal, action, unit):
         return
     remove_perm(SCOPE_CODENAMES[action], principal, unit)
     principal.__dict__.pop(_ANY_GRANT_MEMO, None)
-    _audit(AuditAction.ACCESS_REVOKED, principal, action, unit)
 
 
 def _held(principal, action: Action, unit: OrgUnit) -> bool:
@@ -192,19 +193,6 @@ def _held(principal, action: Action, unit: OrgUnit) -> bool:
         content_object=unit,
         permission__codename=SCOPE_CODENAMES[action],
     ).exists()
-
-
-def _audit(what: AuditAction, principal, action: Action, unit: OrgUnit) -> None:
-    """Who was given or lost which scope where; the actor is the request's user (see ``services.audit``)."""
-    kind = "group" if isinstance(principal, Group) else "user"
-    name = principal.name if kind == "group" else principal.get_username()
-    audit.record(
-        what,
-        obj=unit,
-        org_unit_id=unit.pk,
-        detail={"principal_type": kind, "principal": name, "principal_id": principal.pk, "scope": action,
-                "org_unit": unit.code},
-    )  # fmt: skip
 
 
 def grants_of(principal) -> list[tuple[str, OrgUnit]]:

@@ -23,12 +23,12 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Avg, Count, F, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from masterdata.models import Conflict, DuplicateSuspect, OrgUnit, OrgUnitClosure, OrgUnitType
+from masterdata.models import Conflict, DuplicateSuspect, OrgUnit, OrgUnitClosure, OrgUnitType, RuleKind, Severity
 from masterdata.registry import registry
 from masterdata.services import access, stewardship
 
@@ -332,12 +332,38 @@ def may_see_push(user: AbstractBaseUser) -> bool:
 
 
 # --- data quality per domain -------------------------------------------------------------------------
+#: Score bands the records of a domain are counted in: (label, lowest, highest score), worst first.
+SCORE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("0–49", 0, 49),
+    ("50–79", 50, 79),
+    ("80–99", 80, 99),
+    ("100", 100, 100),
+)
+#: Rules listed per domain, those with most open issues first.
+WORST_RULES = 5
+
+
+@dataclass
+class RuleRow:
+    """A rule and the records breaking it (one open issue per rule and record), linked to those issues."""
+
+    rule_id: int
+    field: str
+    kind: str
+    severity: str
+    description: str
+    open_issues: Figure
+
+
 @dataclass
 class QualityRow:
     domain: str
     score: Figure
     records: int
     open_issues: Figure
+    bands: list[Figure] = field(default_factory=list)
+    """Records per :data:`SCORE_BANDS` band."""
+    worst_rules: list[RuleRow] = field(default_factory=list)
 
 
 def scores_url(domain: str) -> str | None:
@@ -347,22 +373,83 @@ def scores_url(domain: str) -> str | None:
     )
 
 
+def _band_url(domain: str, lowest: int, highest: int) -> str | None:
+    return admin_list("masterdata.QualityScore", domain__exact=domain, score__gte=lowest, score__lte=highest)
+
+
+def _label(choices, value: str) -> str:
+    """A choice's label without its explanation ("Blocking (a source's record is refused)" → "Blocking")."""
+    try:
+        return str(choices(value).label).split(" (")[0]
+    except ValueError:
+        return value
+
+
+def worst_rules(user: AbstractBaseUser, per_domain: int = WORST_RULES) -> dict[str, list[RuleRow]]:
+    """Domain → the rules with most open issues within the user's scope, in one grouped query.
+
+    Scoped as the issue list is (:func:`stewardship.restrict` on view), so each number is the
+    length of the list it links to. The query returns one row per rule broken, never per record.
+    """
+    issue_model = _model("masterdata.QualityIssue")
+    if issue_model is None:
+        return {}
+    issues = stewardship.restrict(user, issue_model.objects.filter(resolved_at__isnull=True), "view")
+    rows = (
+        issues.values("domain", "rule", "rule__field", "rule__kind", "rule__severity", "rule__description")
+        .annotate(n=Count("id"))
+        .order_by("domain", "-n", "rule")
+    )
+    result: dict[str, list[RuleRow]] = defaultdict(list)
+    for row in rows:
+        if len(result[row["domain"]]) >= per_domain:
+            continue
+        result[row["domain"]].append(
+            RuleRow(
+                row["rule"],
+                row["rule__field"],
+                _label(RuleKind, row["rule__kind"]),
+                _label(Severity, row["rule__severity"]).lower(),
+                row["rule__description"],
+                Figure(
+                    row["n"],
+                    admin_list("masterdata.QualityIssue", domain__exact=row["domain"], rule__id__exact=row["rule"]),
+                ),
+            )
+        )
+    return dict(result)
+
+
 def quality(user: AbstractBaseUser) -> list[QualityRow] | None:
-    """Mean record score per domain within the user's scope (None: no quality scores in this installation)."""
+    """Mean score, records per score band and worst rules per domain within the user's scope.
+
+    None: no quality scores in this installation. Two grouped queries, however many records and rules.
+    """
     score_model = _model("masterdata.QualityScore")
     if score_model is None:
         return None
     rows = stewardship.restrict(user, score_model.objects.all(), "view")
-    figures = rows.values("domain").annotate(score=Avg("score"), records=Count("id"), issues=Sum("open_issues"))
+    bands = {
+        f"band_{index}": Count("id", filter=Q(score__gte=lowest, score__lte=highest))
+        for index, (_, lowest, highest) in enumerate(SCORE_BANDS)
+    }
+    figures = rows.values("domain").annotate(mean=Avg("score"), records=Count("id"), issues=Sum("open_issues"), **bands)
+    rules = worst_rules(user)
     order = [d.name for d in registry]
     result = []
     for row in sorted(figures.order_by(), key=lambda r: order.index(r["domain"]) if r["domain"] in order else 99):
+        domain = row["domain"]
         result.append(
             QualityRow(
-                row["domain"],
-                Figure(round(row["score"], 1), scores_url(row["domain"])),
+                domain,
+                Figure(round(row["mean"], 1), scores_url(domain)),
                 row["records"],
-                Figure(row["issues"] or 0, admin_list("masterdata.QualityIssue", domain__exact=row["domain"])),
+                Figure(row["issues"] or 0, admin_list("masterdata.QualityIssue", domain__exact=domain)),
+                [
+                    Figure(row[f"band_{index}"], _band_url(domain, lowest, highest) if row[f"band_{index}"] else None)
+                    for index, (_, lowest, highest) in enumerate(SCORE_BANDS)
+                ],
+                rules.get(domain, []),
             )
         )
     return result

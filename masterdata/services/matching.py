@@ -36,6 +36,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from rapidfuzz import fuzz, process
 
+from masterdata.crypto import blind_index, normalise_for_index
+from masterdata.fields import INDEX_LENGTH
 from masterdata.models import DuplicateSuspect, GoldenStatus, SourceLink, SourceSystem, SuspectStatus
 from masterdata.registry import Domain
 from masterdata.services import access, bulk_sql, names
@@ -152,29 +154,43 @@ def first_field_cutoff(fields: tuple[str, ...], threshold: float) -> float:
 
 
 # --- ingest: exact and fuzzy candidates -----------------------------------------------------------
+def sensitive_keys(domain: Domain) -> frozenset[str]:
+    """Identity keys that are sensitive fields: their column holds ciphertext, matched by blind index."""
+    return frozenset(domain.match_keys) & frozenset(domain.sensitive_fields)
+
+
+def key_form(value: Any) -> str:
+    """A sensitive key's value as its blind index compares it (blanks and letter case do not count)."""
+    return normalise_for_index(str(value))
+
+
 def exact_matches(domain: Domain, offered: dict[int, dict[str, Any]]) -> dict[int, tuple[int, str]]:
     """``{item: (golden id, key)}`` for items whose identity keys name an existing record.
 
     ``offered`` maps an item number to its values. Keys are tried in registry order (code
     before tax id before e-mail); when several records share a value the oldest wins. Merged
-    records are never matched (their survivors are).
+    records are never matched (their survivors are). A sensitive key (a bank account) is
+    found through its blind index and compared in :func:`key_form`, as its exact lookups are.
     """
     found: dict[int, tuple[int, str]] = {}
     manager = domain.model_class._base_manager.exclude(status=GoldenStatus.MERGED)
     if bulk_sql.fast():
         return _exact_in_one_query(domain, manager, offered)
+    hidden = sensitive_keys(domain)
     for key in domain.match_keys:
         wanted = {
             item: values[key]
             for item, values in offered.items()
             if item not in found and values.get(key) not in (None, "")
         }
+        if key in hidden:
+            wanted = {item: key_form(value) for item, value in wanted.items() if key_form(value)}
         if not wanted:
             continue
         owners: dict[Any, int] = {}
         rows = bulk_sql.among(manager, key, set(wanted.values())).values_list(key, "pk").order_by("pk")
         for value, pk in rows:
-            owners.setdefault(value, pk)
+            owners.setdefault(key_form(value) if key in hidden else value, pk)
         for item, value in wanted.items():
             if value in owners:
                 found[item] = (owners[value], key)
@@ -186,7 +202,14 @@ def _exact_in_one_query(
 ) -> dict[int, tuple[int, str]]:
     """:func:`exact_matches` with one query for every key (``key = ANY(…) OR …``), then key by key as there."""
     keys = domain.match_keys
-    wanted = {key: {values[key] for values in offered.values() if values.get(key) not in (None, "")} for key in keys}
+    hidden = sensitive_keys(domain)
+    offered_as = offered
+    if hidden:  # sensitive keys compared in their key form (blank when nothing is left of the value)
+        offered_as = {
+            item: {**values, **{key: key_form(values[key]) for key in hidden if values.get(key) not in (None, "")}}
+            for item, values in offered.items()
+        }
+    wanted = {key: {values[key] for values in offered_as.values() if values.get(key) not in (None, "")} for key in keys}
     wanted = {key: values for key, values in wanted.items() if values}
     found: dict[int, tuple[int, str]] = {}
     if not wanted:
@@ -196,16 +219,25 @@ def _exact_in_one_query(
     conditions, params = [], []
     for key, values in wanted.items():
         f = opts.get_field(key)
+        column = f"{quote(opts.db_table)}.{quote(f.column)}"
+        if key in hidden:  # the column's blind index, served by its expression index
+            conditions.append(f"LEFT({column}, {INDEX_LENGTH}) = ANY(%s::text[])")
+            params.append(sorted({blind_index(value) for value in values}))
+            continue
         kind = (f.target_field if f.is_relation else f).db_type(connection)
         kind = "text" if kind.startswith("varchar") else kind  # a cast to varchar(n) would cut longer values
-        conditions.append(f"{quote(opts.db_table)}.{quote(f.column)} = ANY(%s::{kind}[])")
+        conditions.append(f"{column} = ANY(%s::{kind}[])")
         params.append(list(values))
     rows = list(manager.extra(where=[" OR ".join(conditions)], params=params).values_list("pk", *wanted).order_by("pk"))
     for position, key in enumerate(wanted, start=1):
         owners: dict[Any, int] = {}
-        for row in rows:
-            owners.setdefault(row[position], row[0])
-        for item, values in offered.items():
+        if key in hidden:
+            for row in rows:
+                owners.setdefault(key_form(row[position]), row[0])
+        else:
+            for row in rows:
+                owners.setdefault(row[position], row[0])
+        for item, values in offered_as.items():
             value = values.get(key)
             if item not in found and value not in (None, "") and value in owners:
                 found[item] = (owners[value], key)

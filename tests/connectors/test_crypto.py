@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core import serializers
 from django.core.exceptions import ImproperlyConfigured
@@ -12,6 +14,7 @@ from connectors import crypto
 from connectors.crypto import Secret, SecretError, generate_key
 from connectors.models import Connection
 from connectors.services.secrets import rotate_connection_secrets
+from masterdata.models import AuditAction, AuditEvent
 from tests.factories import SourceSystemFactory
 
 CLEAR = "S3cr3t-pässwort;DROP"
@@ -132,6 +135,28 @@ def test_the_rotation_command_reports_what_it_did(monkeypatch, capsys, one_key):
     make(secret=CLEAR)
     call_command("rotate_connection_secrets")
     assert "Re-encrypted 1 secret(s)." in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_rotation_command_is_audited_with_what_it_rotated_and_what_no_key_opens(monkeypatch):
+    old, lost = generate_key(), generate_key()
+    monkeypatch.setenv(crypto.KEYS_ENV, lost)
+    unopenable = make(secret=CLEAR)
+    monkeypatch.setenv(crypto.KEYS_ENV, old)
+    make(secret=CLEAR, client_secret="client-secret")
+    make(secret="${ENV:SOMEWHERE}")
+    monkeypatch.setenv(crypto.KEYS_ENV, f"{generate_key()},{old}")
+
+    with pytest.raises(CommandError):
+        call_command("rotate_connection_secrets", stdout=StringIO())
+
+    [event] = AuditEvent.objects.filter(action=AuditAction.KEYS_ROTATED)
+    assert (event.actor, event.actor_label) == (None, "manage.py rotate_connection_secrets")
+    assert event.detail == {
+        "rotated": 2,
+        "columns": {"connectors_connection.secret": 1, "connectors_connection.client_secret": 1},
+        "undecryptable": {"connectors_connection": [str(unopenable.pk)]},
+    }
 
 
 def test_without_keys_debug_derives_a_dev_key_from_the_secret_key(monkeypatch, settings):

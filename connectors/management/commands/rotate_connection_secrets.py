@@ -16,7 +16,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = rotate_connection_secrets()
+        result = rotate_connection_secrets(actor_label="manage.py rotate_connection_secrets")
         self.stdout.write(f"Re-encrypted {result.rotated} secret(s).")
         if result.undecryptable:
             ids = ", ".join(str(pk) for pk in result.undecryptable)

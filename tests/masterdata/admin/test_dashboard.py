@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connectors.models import Delivery, FailureClass, FailureDirection, FailureStage, PushTarget, SyncRun
-from masterdata.models import Conflict, DuplicateSuspect, QualityScore
+from masterdata.models import Conflict, DuplicateSuspect, QualityIssue, QualityRule, QualityScore
 from masterdata.services import dashboard
 from tests.conftest import make_steward
 from tests.connectors.admin.conftest import queued
@@ -187,6 +187,117 @@ def test_the_records_scored_figure_opens_the_list_of_exactly_those_scores(resolv
     listed = client.get(unescape(scored.group(1)))
     assert listed_rows(client, unescape(scored.group(1))) == 2
     assert [row.score for row in listed.context["cl"].result_list] == [70, 90]  # worst first, company B's left out
+
+
+def broken(rule: QualityRule, record, **fields) -> QualityIssue:
+    """An open issue of ``rule`` on ``record`` (resolved when ``resolved_at`` is given)."""
+    return QualityIssue.objects.create(domain=rule.domain, golden_id=record.pk, rule=rule, field=rule.field,
+                                       message="broken", owner_org=record.owner_org, **fields)  # fmt: skip
+
+
+def scored(record, score: int) -> QualityScore:
+    return QualityScore.objects.create(domain="customer", golden_id=record.pk, score=score, owner_org=record.owner_org)
+
+
+@pytest.fixture
+def findings(org, customers):
+    """Company A: 3 records without e-mail, 1 with a bad tax number; company B: 3 bad tax numbers (+1 fixed e-mail)."""
+    email = QualityRule.objects.create(domain="customer", field="email", kind="required")
+    tax = QualityRule.objects.create(domain="customer", field="tax_id", kind="tax_id", severity="blocking",
+                                     description="A valid tax number of the customer's country")  # fmt: skip
+    another_of_a = CustomerFactory(owner_org=org.a_sales)
+    more_of_b = [CustomerFactory(owner_org=org.b) for _ in range(2)]
+    for record in (customers.a, customers.a_sales, another_of_a):
+        broken(email, record)
+    for record in (customers.a, customers.b, *more_of_b):
+        broken(tax, record)
+    broken(email, customers.b, resolved_at=timezone.now())
+    for record, score in [(customers.a, 40), (customers.a_sales, 60), (another_of_a, 100), (customers.b, 20),
+                          (more_of_b[0], 85), (more_of_b[1], 90)]:  # fmt: skip
+        scored(record, score)
+    return type("Findings", (), {"email": email, "tax": tax})
+
+
+def worst_rules(html: str, domain: str = "customer") -> list[tuple[str, str, str, str]]:
+    """(rule, severity, records failing, link) of each row of a domain's worst rules, as shown."""
+    card = html[html.index(f'id="worst-rules-{domain}"') :]
+    body = card[card.index("<tbody>") : card.index("</tbody>")]
+    rows = re.findall(
+        r"<tr><td[^>]*>(.*?)</td>\s*<td>(.*?)</td>\s*<td class=\"num\"><a href=\"([^\"]+)\">(\d+)</a>", body, re.S
+    )
+    return [(rule, re.sub(r"<[^>]+>", "", severity), number, unescape(url)) for rule, severity, url, number in rows]
+
+
+def listed_issues(client, url: str) -> list[QualityIssue]:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return list(response.context["cl"].result_list)
+
+
+def test_the_rules_broken_most_often_are_listed_worst_first_with_severity_and_records_failing(superuser, findings):
+    html = browser(superuser).get(INDEX).content.decode()
+
+    assert [row[:3] for row in worst_rules(html)] == [
+        ("tax_id: Tax id", "blocking", "4"),
+        ("email: Required", "warning", "3"),  # a fixed e-mail address no longer counts
+    ]
+    assert 'title="A valid tax number of the customer&#x27;s country"' in html
+
+
+def test_a_steward_counts_only_the_failures_of_their_company(resolver_a, findings):
+    html = browser(resolver_a).get(INDEX).content.decode()
+
+    assert [row[:3] for row in worst_rules(html)] == [
+        ("email: Required", "warning", "3"),
+        ("tax_id: Tax id", "blocking", "1"),
+    ]
+
+
+def test_a_worst_rule_opens_the_open_issues_of_that_rule_the_steward_may_see(resolver_a, findings):
+    client = browser(resolver_a)
+    html = client.get(INDEX).content.decode()
+    (_, _, _, email_url), (_, _, _, tax_url) = worst_rules(html)
+
+    email_issues = listed_issues(client, email_url)
+    tax_issues = listed_issues(client, tax_url)
+
+    assert len(email_issues) == 3 and {i.rule_id for i in email_issues} == {findings.email.pk}
+    assert all(i.resolved_at is None for i in email_issues)
+    assert [(i.rule_id, i.owner_org.code) for i in tax_issues] == [(findings.tax.pk, "A")]
+    rule_filter = client.get(tax_url).content.decode().split("By rule")[1]
+    assert re.search(r'<li class="selected">\s*<a [^>]+>([^<]+)</a>', rule_filter).group(1) == str(findings.tax)
+
+
+def test_records_are_counted_by_score_band_and_a_band_opens_its_scores(resolver_a, findings):
+    client = browser(resolver_a)
+    html = client.get(INDEX).content.decode()
+    row = html[html.index("<td>customer</td>", html.index('id="dashboard-quality"')) :]
+    row = row[: row.index("</tr>")]
+
+    bands = re.findall(r'<td class="num score-band">(.*?)</td>', row)
+    assert [re.sub(r"<[^>]+>", "", band) for band in bands] == ["1", "1", "0", "1"]  # 0–49, 50–79, 80–99, 100
+    low = unescape(re.search(r'href="([^"]+)"', bands[0]).group(1))
+    listed = client.get(low)
+    assert listed.status_code == 200
+    assert [score.score for score in listed.context["cl"].result_list] == [40]  # company B's 20 left out
+
+
+def test_the_quality_section_costs_the_same_queries_however_many_records_and_rules(resolver_a, org, findings):
+    client = browser(resolver_a)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(INDEX)
+        return len(captured)
+
+    few = queries()
+    for index in range(8):
+        rule = QualityRule.objects.create(domain="customer", field="name", kind="regex", params={"pattern": f"{index}"})
+        for _ in range(3):
+            record = CustomerFactory(owner_org=org.a_sales if index % 2 else org.b)
+            broken(rule, record)
+            scored(record, 10 * index)
+    assert queries() == few
 
 
 def test_sections_whose_models_are_not_installed_say_not_configured(superuser, monkeypatch):
