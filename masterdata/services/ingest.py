@@ -351,13 +351,9 @@ class Batch:
         hidden = matching.sensitive_keys(self.domain)
         for item in items:
             for key in self.domain.match_keys:
-                value = item.values.get(key)
-                if value in (None, ""):
+                value = matching.identity_value(key, item.values.get(key), hidden)  # as exact matching compares it
+                if value is None:
                     continue
-                if key in hidden:  # compared as its blind index compares it, as exact matching does
-                    value = matching.key_form(value)
-                    if not value:
-                        continue
                 first = seen.setdefault((key, value), item)
                 if first is not item and item not in leader_of:
                     leader_of[item] = leader_of.get(first, first)

@@ -164,6 +164,15 @@ def key_form(value: Any) -> str:
     return normalise_for_index(str(value))
 
 
+def identity_value(key: str, value: Any, sensitive: frozenset[str]) -> Any | None:
+    """``value`` of identity key ``key`` as exact matching compares it; None when it identifies nothing."""
+    if value in (None, ""):
+        return None
+    if key in sensitive:
+        return key_form(value) or None
+    return value
+
+
 def exact_matches(domain: Domain, offered: dict[int, dict[str, Any]]) -> dict[int, tuple[int, str]]:
     """``{item: (golden id, key)}`` for items whose identity keys name an existing record.
 
