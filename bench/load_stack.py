@@ -108,22 +108,24 @@ def start(env: dict[str, str], server: argparse.Namespace, logs: Path) -> Stack:
         parts["haproxy"] = (["haproxy", "-f", str(HAPROXY_CONFIG), "-db"], proxy_env, 0, proxy_port)
         url = f"http://127.0.0.1:{proxy_port}"
     stack = Stack(url=url)
-    for name, (command, extra, niceness, _) in parts.items():
-        log = open(logs / f"{name.replace(' ', '-')}.log", "w")  # noqa: SIM115 - closed with the process
-        stack.processes[name] = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env={**env, **extra}, stdout=log, stderr=log, start_new_session=True,
-            preexec_fn=(lambda n=niceness: lower_priority(n)) if niceness else None,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    waiting = {name: port for name, (*_, port) in parts.items() if port}
-    while waiting and time.monotonic() < deadline:
-        waiting = {name: port for name, port in waiting.items() if not port_open(port)}
-        time.sleep(0.5)
-    if waiting:
-        stop(stack)
-        sys.exit(f"{', '.join(waiting)} did not listen in 60 s; see the logs in {logs}")
-    if "haproxy" in parts:
-        time.sleep(1.0)  # HAProxy's first health checks, before it routes reads to the lane
+    # The proxy last, once the pools listen: its first health check would otherwise mark the lane down
+    # and send the reads to the main pool until the lane's checks pass again.
+    for phase in ([name for name in parts if name != "haproxy"], [name for name in parts if name == "haproxy"]):
+        for name in phase:
+            command, extra, niceness, _ = parts[name]
+            log = open(logs / f"{name.replace(' ', '-')}.log", "w")  # noqa: SIM115 - closed with the process
+            stack.processes[name] = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env={**env, **extra}, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=(lambda n=niceness: lower_priority(n)) if niceness else None,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        waiting = {name: parts[name][3] for name in phase if parts[name][3]}
+        while waiting and time.monotonic() < deadline:
+            waiting = {name: port for name, port in waiting.items() if not port_open(port)}
+            time.sleep(0.2)
+        if waiting:
+            stop(stack)
+            sys.exit(f"{', '.join(waiting)} did not listen in 60 s; see the logs in {logs}")
     return stack
 
 
