@@ -440,8 +440,9 @@ def print_report(rows: list[dict[str, Any]]) -> None:
             print(f"    cores used in the window: {parts} (machine {cpu['machine']:.2f} of {os.cpu_count()}); "
                   f"gunicorn {per_request:.1f} ms CPU per request; load average before the step "
                   f"{'/'.join(f'{v:.1f}' for v in row['load_before'])}")  # fmt: skip
+    baselines = [row for row in rows if row["baseline"]]
     holds = [row for row in rows if row["hold"]]
-    fine = [row for row in (holds or rows) if passed(row)]
+    fine = [row for row in (holds or rows) if passed(row) and not row["baseline"]]
     held = f"held {holds[0]['window']:.0f} s" if holds else "in a step"
     if fine:
         best = max(fine, key=lambda row: row["users"])
@@ -451,6 +452,11 @@ def print_report(rows: list[dict[str, Any]]) -> None:
               f"{best['rps']:.1f} req/s.")  # fmt: skip
     else:
         print(f"No concurrency kept p99 < 1 s with 0 errors and 0 lost records ({held}).")
+    if fine and baselines:
+        ours, base = max(fine, key=lambda row: row["users"]), baselines[0]
+        print(f"Baseline in the same run, {base['users']} users with one gunicorn for everything (arrival order, "
+              f"{base['window']:.0f} s): read p95 {base['read'][1]:.0f} ms, p99 of the mix {base['p99_all']:.0f} ms; "
+              f"read p95 baseline / ours = {base['read'][1] / max(ours['read'][1], 1):.1f}×.")  # fmt: skip
     lost = sum(row["lost"] for row in rows)
     print(f"Records: {sum(r['accepted'] for r in rows)} accepted, {lost} lost.")
 
@@ -467,6 +473,10 @@ def main() -> int:
         help="Seconds to hold the highest step that kept p99 < 1 s (0: no hold).",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="30 s per step, 60 s of hold.")
+    parser.add_argument(
+        "--no-baseline", dest="baseline", action="store_false",
+        help="Skip the baseline: after the hold, one step at the held concurrency with one gunicorn for everything.",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread).")
     parser.add_argument("--threads", type=int, default=1, help="Threads per gunicorn worker (gthread).")
@@ -514,11 +524,14 @@ def main() -> int:
           flush=True)  # fmt: skip
     rows: list[dict[str, Any]] = []
 
-    def measure(users: int, seconds: int, hold: bool) -> dict[str, Any]:
-        label = "hold" if hold else "step"
+    def measure(users: int, seconds: int, hold: bool, baseline: bool = False) -> dict[str, Any]:
+        label = "baseline" if baseline else "hold" if hold else "step"
         result = run_step(env, stack.url, users, seconds, work, tokens, stack.groups(), label=label)
         row = summarise(users, result, count_in_database(database_url, result["accepted"]))
-        row["hold"], row["label"] = hold, f"{users} (hold {seconds} s)" if hold else str(users)
+        row["hold"], row["baseline"] = hold, baseline
+        row["label"] = {"hold": f"{users} (hold {seconds} s)", "baseline": f"{users} (baseline: one pool)"}.get(
+            label, str(users)
+        )
         rows.append(row)
         print(f"  {label} {users} users done: {row['requests']} requests, p99 of the mix {row['p99_all']:.0f} ms",
               flush=True)  # fmt: skip
@@ -532,6 +545,12 @@ def main() -> int:
         for users in candidates:  # the highest; the one below if the highest does not hold
             if passed(measure(users, hold_seconds, hold=True)):
                 break
+        held = [row for row in rows if row["hold"] and passed(row)]
+        if args.baseline and args.layout == "lanes" and held:  # the same concurrency in arrival order, same run
+            load_stack.stop(stack)
+            stack = load_stack.start(env, argparse.Namespace(**{**vars(args), "layout": "single"}), work)
+            print(f"baseline: {stack.describe(argparse.Namespace(**{**vars(args), 'layout': 'single'}))}", flush=True)
+            measure(held[-1]["users"], step_seconds, hold=False, baseline=True)
     finally:
         load_stack.stop(stack)
         if keeper is not None:
