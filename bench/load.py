@@ -25,7 +25,9 @@ held too. Afterwards it counts the accepted codes in the database (0 lost is the
 row per step and hold (requests/s, p50/p95/p99 of reads, ingest and admin, error rate), the cores used
 in the window by each part of the stack, locust and everything else on the machine, and the verdict:
 the highest concurrency held for the full time with p99 < 1 s, and its read p95 (target < 100 ms).
-It stops every process it started.
+Then the baseline, in the same run: the stack restarts as one gunicorn for everything (``--layout single``)
+and one step runs at the held concurrency; the report gives its read p95 beside ours as a ratio
+(``--no-baseline`` skips it). It stops every process it started.
 
 PostgreSQL's tables are kept as production keeps them: where the server runs without autovacuum
 (``SHOW autovacuum`` off, as on some development machines), a thread of the orchestrator vacuums and
