@@ -9,8 +9,7 @@ from django.db import transaction
 
 from connectors.crypto import Secret
 from connectors.models import Connection
-from masterdata.models import AuditAction
-from masterdata.services import audit
+from masterdata.services import keys
 
 SECRET_FIELDS = ("secret", "client_secret")
 
@@ -52,14 +51,10 @@ def rotate_connection_secrets(batch_size: int = 500, *, actor: Any = None, actor
         if pending:
             Connection.objects.bulk_update(pending, SECRET_FIELDS)
     table = Connection._meta.db_table
-    audit.record(
-        AuditAction.KEYS_ROTATED,
+    keys.audit_rotation(
+        {f"{table}.{name}": count for name, count in rotated.items()},
+        {table: result.undecryptable},
         actor=actor,
         actor_label=actor_label,
-        detail={
-            "rotated": result.rotated,
-            "columns": {f"{table}.{name}": count for name, count in rotated.items()},
-            "undecryptable": {table: [str(pk) for pk in result.undecryptable[:100]]} if result.undecryptable else {},
-        },
     )
     return result

@@ -65,18 +65,29 @@ def rotate_all(*, actor: Any = None, actor_label: str = "") -> RotationReport:
     report = RotationReport()
     for model, fields in encrypted_columns():
         report.columns.extend(_rotate_table(model, fields))
+    audit_rotation(
+        {c.label: c.rotated for c in report.columns},
+        {c.label: c.undecryptable for c in report.columns},
+        actor=actor,
+        actor_label=actor_label,
+    )
+    return report
+
+
+def audit_rotation(
+    rotated: dict[str, int], undecryptable: dict[str, list[Any]], *, actor: Any = None, actor_label: str = ""
+) -> None:
+    """One ``keys.rotated`` event: values re-encrypted per column, and the rows no key opens (up to 100 per place)."""
     audit.record(
         AuditAction.KEYS_ROTATED,
         actor=actor,
         actor_label=actor_label,
         detail={
-            "rotated": report.rotated,
-            "columns": {c.label: c.rotated for c in report.columns},
-            "undecryptable": {c.label: [str(pk) for pk in c.undecryptable[:100]] for c in report.columns
-                              if c.undecryptable},
+            "rotated": sum(rotated.values()),
+            "columns": rotated,
+            "undecryptable": {place: [str(pk) for pk in pks[:100]] for place, pks in undecryptable.items() if pks},
         },
-    )  # fmt: skip
-    return report
+    )
 
 
 def _rotate_table(model: type[models.Model], fields: list[models.Field], opening: bool = False) -> list[ColumnReport]:
