@@ -1,10 +1,10 @@
-"""Bulk writes of the sync path: PostgreSQL's COPY and ``UPDATE … FROM (VALUES …)``, the ORM elsewhere.
+"""Bulk writes of the sync path: PostgreSQL's COPY and ``UPDATE … FROM unnest(…)``, the ORM elsewhere.
 
 Why not ``bulk_create``/``bulk_update`` on PostgreSQL: measured on 1,000 customers,
 ``bulk_create`` takes ≈200 ms (Django sends each column as an array, and psycopg escapes every
 quote of every JSON value — provenance, payloads — in Python) where COPY takes ≈70 ms, close to
 the database's own cost; ``bulk_update`` builds a ``CASE WHEN`` expression per row and field
-(≈170 ms for 100 rows of 7 fields) where one ``UPDATE … FROM (VALUES …)`` takes milliseconds.
+(≈170 ms for 100 rows of 7 fields) where one ``UPDATE … FROM unnest(…)`` takes milliseconds.
 Other databases (SQLite in the quick start) use the ORM's bulk methods: same rows, slower.
 """
 
@@ -205,18 +205,24 @@ def among(queryset: models.QuerySet, attname: str, values: Iterable[Any]) -> mod
     return queryset.extra(where=[condition], params=[values])
 
 
-def raw_rows(queryset: models.QuerySet, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def raw_rows(
+    queryset: models.QuerySet, columns: Sequence[str], *, meanwhile: Callable[[], None] | None = None
+) -> list[tuple[Any, ...]]:
     """``queryset.values_list(*columns)`` as the database returns the values (no field conversions).
 
     For rows of which most are looked at and dropped: converting every value (decoding JSON
     documents) cost more than the query. Convert the few that are kept with :func:`document`.
     Elsewhere than on PostgreSQL, the values are converted (and :func:`document` leaves them).
+    ``meanwhile``: work without the database, done while the database runs the query.
     """
     if not fast():
+        if meanwhile is not None:
+            meanwhile()
         return list(queryset.values_list(*columns))
     sql, params = queryset.values_list(*columns).query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        with overlapped(connection, meanwhile):
+            cursor.execute(sql, params)
         return cursor.fetchall()
 
 
@@ -229,13 +235,29 @@ def document(model: type[models.Model], name: str, value: Any) -> Any:
 
 
 def update(
-    model: type[models.Model], objs: Sequence[models.Model], field_names: Sequence[str], *, memo: JsonMemo | None = None
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    field_names: Sequence[str],
+    *,
+    memo: JsonMemo | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """Write ``field_names`` of ``objs`` (each row its own values), one statement per 500 rows."""
-    if not objs:
-        return
-    if not fast():
-        model._base_manager.bulk_update(objs, field_names, batch_size=BATCH)
+    """Write ``field_names`` of ``objs`` (each row its own values), one statement per 500 rows.
+
+    ``meanwhile``: work without the database, done while the database runs the statements
+    (their values are read before it starts).
+
+    On PostgreSQL: ``UPDATE … FROM unnest(%b::type[], …)``, one binary array per column, bound by
+    the server. The statement's text is the same whatever the number of rows, so psycopg converts
+    it once; the arrays go as length-prefixed bytes. Measured on 100 changed rows, it took 4–5 ms
+    where ``UPDATE … FROM (VALUES …)`` with a literal per value took 8–13 ms: psycopg split a
+    statement of 800 placeholders and quoted every JSON text in Python, and the server parsed it.
+    """
+    if not objs or not fast():
+        if objs:
+            model._base_manager.bulk_update(objs, field_names, batch_size=BATCH)
+        if meanwhile is not None:
+            meanwhile()
         return
     opts = model._meta
     db = connections[DEFAULT_DB_ALIAS]
@@ -244,23 +266,66 @@ def update(
     # A column that decides its stored form from the row (a sealed document) is read through pre_save.
     read = [(f.pre_save, True) if hasattr(f, "json_for_write") else (f.attname, False) for f, _ in columns]
     quote = db.ops.quote_name
-    row = "(" + ", ".join(f"%s::{f.db_type(db)}" for f in fields) + ")"
+    arrays = ", ".join(f"%b::{_array_element_type(f, db)}[]" for f in fields)
     assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:])
     aliases = ", ".join(quote(f.column) for f in fields)
     pk = quote(opts.pk.column)
-    for start in range(0, len(objs), BATCH):
-        chunk = objs[start : start + BATCH]
-        sql = (
-            f"UPDATE {quote(opts.db_table)} AS t SET {assignments} "
-            f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v({aliases}) WHERE t.{pk} = v.{pk}"
-        )
-        params = [
-            convert(source(obj, False) if by_row else getattr(obj, source))
-            for obj in chunk
-            for (source, by_row), (_, convert) in zip(read, columns, strict=True)
-        ]
-        with db.cursor() as cursor:
+    sql = (
+        f"UPDATE {quote(opts.db_table)} AS t SET {assignments} "
+        f"FROM unnest({arrays}) AS v({aliases}) WHERE t.{pk} = v.{pk}"
+    )
+    with server_bound_cursor(db) as cursor, overlapped(db, meanwhile):
+        for start in range(0, len(objs), BATCH):
+            chunk = objs[start : start + BATCH]
+            params = [
+                [convert(source(obj, False)) for obj in chunk]
+                if by_row
+                else [convert(getattr(obj, source)) for obj in chunk]
+                for (source, by_row), (_, convert) in zip(read, columns, strict=True)
+            ]
             cursor.execute(sql, params)
+
+
+def _array_element_type(f: models.Field, db: Any) -> str:
+    """The column's type for an array of its values: ``text`` for ``varchar(n)`` (storing the value checks
+    its length and refuses a longer one, where a cast to ``varchar(n)`` would cut it)."""
+    kind = f.db_type(db)
+    return "text" if kind.startswith("varchar") else kind
+
+
+@contextmanager
+def overlapped(db: Any, meanwhile: Callable[[], None] | None) -> Iterator[None]:
+    """Statements executed in the block are sent at once; ``meanwhile`` runs as the block ends,
+    while the database executes them, and the block waits for their results only after it.
+
+    psycopg's pipeline mode: Python and the database work at the same time, on both cores,
+    instead of each waiting for the other. An error of a statement is raised as the block ends,
+    as Django's exception class. Without ``meanwhile`` this is an ordinary block.
+    """
+    if meanwhile is None:
+        yield
+        return
+    db.ensure_connection()
+    with db.wrap_database_errors, db.connection.pipeline():
+        yield
+        meanwhile()
+
+
+@contextmanager
+def server_bound_cursor(db: Any) -> Iterator[Any]:
+    """A cursor of ``db`` whose parameters are bound by the server (psycopg's ``Cursor``), in Django's wrapper.
+
+    Django's cursors bind on the client (one literal per value in the statement's text), which
+    cannot send binary arrays. The wrapper keeps what Django's own cursors give: the connection's
+    execute wrappers, query logging under ``DEBUG`` and Django's database error classes.
+    """
+    import psycopg
+    from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+    db.ensure_connection()
+    wrapper = CursorDebugWrapper if db.queries_logged else CursorWrapper
+    with wrapper(psycopg.Cursor(db.connection), db) as cursor:
+        yield cursor
 
 
 def _database_default(obj: models.Model, f: models.Field) -> bool:

@@ -115,6 +115,8 @@ def ingest_batch(
         result = batch.result(dry_run=dry_run)
         for item in batch.items:
             item.target = None  # no record ↔ target cycles: reference counting frees the batch at once
+        # Freed before the collector runs again: otherwise its first pass walks every object of the batch.
+        del batch
     return result
 
 
@@ -241,23 +243,32 @@ class Batch:
         return timezone.make_aware(at) if timezone.is_naive(at) else at
 
     def _skip_unchanged(self, items: list[Item]) -> list[Item]:
-        valid = []
+        keyed = []
         for item in items:
             key = item.record.source_key
             if not isinstance(key, str) or not key or len(key) > SOURCE_KEY_LENGTH:
                 item.fail("validate", {"source_key": [f"Give a source key of 1 to {SOURCE_KEY_LENGTH} characters."]})
-                continue
-            try:
-                item.digest = SourceLink.hash_payload(item.record.payload)
-            except (TypeError, ValueError) as exc:
-                item.fail("validate", {"payload": [f"The payload cannot be stored as JSON: {exc}"]})
-                continue
-            valid.append(item)
+            else:
+                keyed.append(item)
+        valid: list[Item] = []
+
+        def hash_payloads() -> None:  # while the database looks the links up
+            for item in keyed:
+                try:
+                    item.digest = SourceLink.hash_payload(item.record.payload)
+                except (TypeError, ValueError) as exc:
+                    item.fail("validate", {"payload": [f"The payload cannot be stored as JSON: {exc}"]})
+                    continue
+                valid.append(item)
+
         # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
         links = SourceLink.objects.filter(source=self.source, domain=self.domain.name).order_by()  # no join, no sort
-        links = bulk_sql.among(links, "source_key", [i.record.source_key for i in valid])
+        links = bulk_sql.among(links, "source_key", [i.record.source_key for i in keyed])
         columns = ("source_key", "id", "golden_id", "status", "payload_hash", "source_values")
-        by_key = {row[0]: row[1:] for row in bulk_sql.raw_rows(links, columns)} if valid else {}
+        if keyed:
+            by_key = {row[0]: row[1:] for row in bulk_sql.raw_rows(links, columns, meanwhile=hash_payloads)}
+        else:
+            by_key = {}
         live = []
         for item in valid:
             key = item.record.source_key

@@ -129,10 +129,16 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
         changed.append(record)
         names.update(fields)
         events.append(event(target, ChangeKind.UPDATED, fields))
-    _update(batch, changed, sorted(names | {"version", "updated_at"}))
+
+    def while_updating() -> None:  # Python work the database is not needed for, done while it stores the changes
+        if not links:
+            links.append(_link_rows(batch, targets))
+        event_rows.add(events[len(event_rows.objs) :])
+
+    _update(batch, changed, sorted(names | {"version", "updated_at"}), while_updating)
     if batch.domain.org_field == "pk" and (new or any("parent" in e.changed_fields for e in events)):
         orgtree.rebuild_closure()  # org units keep their closure table (and refuse cycles)
-    _write_links(links[0] if links else _link_rows(batch, targets))
+    _write_links(links[0])
     written = {id(t.record) for t in targets}
     batch.conflicts.write(lambda record: id(record) in written)
     matching.write_suspects(
@@ -147,7 +153,6 @@ def _write(batch: Batch, targets: list[Target]) -> dict[Any, int]:
         for target in new
         for candidate in target.suspects
     )
-    event_rows.add(events[len(event_rows.objs) :])
     outbox.write_prepared(event_rows)
     return codes
 
@@ -164,18 +169,17 @@ def _create(batch: Batch, records: list[GoldenRecord], meanwhile: Callable[[], N
         meanwhile()
 
 
-def _update(batch: Batch, records: list[GoldenRecord], fields: list[str]) -> None:
-    """Write changed golden records and a history row for each."""
-    if not records:
-        return
-    if bulk_sql.fast():
+def _update(batch: Batch, records: list[GoldenRecord], fields: list[str], meanwhile: Callable[[], None]) -> None:
+    """Write changed golden records and a history row for each (``meanwhile``: see :func:`bulk_sql.update`)."""
+    if records and bulk_sql.fast():
         memo = bulk_sql.JsonMemo()
-        bulk_sql.update(batch.model, records, fields, memo=memo)
         history = HistoryRows(batch, "~", memo)
-        history.add(records)
+        bulk_sql.update(batch.model, records, fields, memo=memo, meanwhile=lambda: (history.add(records), meanwhile()))
         history.copy()
-    else:
+        return
+    if records:
         bulk_update_with_history(records, batch.model, fields, batch_size=bulk_sql.BATCH, **_history_context(batch))
+    meanwhile()
 
 
 def _history_context(batch: Batch) -> dict[str, Any]:

@@ -109,6 +109,32 @@ def test_a_record_the_database_refuses_fails_at_write_and_the_others_commit(erp,
     assert set(SourceLink.objects.values_list("source_key", flat=True)) == {"K1", "K3"}
 
 
+def test_a_change_the_database_refuses_fails_at_write_and_the_other_changes_commit(erp, customer_domain):
+    ingest_batch(erp, customer_domain, [incoming(f"K{n}", code=f"C-{n}", name=f"Name {n}") for n in range(1, 4)])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction holds deferred checks
+        cursor.execute("ALTER TABLE masterdata_customer ADD CONSTRAINT test_no_blocked CHECK (name <> 'Blocked')")
+
+    result = ingest_batch(
+        erp,
+        customer_domain,
+        [
+            incoming("K1", code="C-1", name="Alpha"),
+            incoming("K2", code="C-2", name="Blocked"),
+            incoming("K3", code="C-3", name="Gamma"),
+        ],
+    )
+
+    by_key = outcomes_by_key(result)
+    assert (by_key["K1"].outcome, by_key["K3"].outcome) == ("updated", "updated")
+    assert (by_key["K2"].outcome, by_key["K2"].stage) == ("failed", "write")
+    assert "test_no_blocked" in by_key["K2"].errors["__all__"][0]
+    assert dict(Customer.objects.values_list("code", "name")) == {"C-1": "Alpha", "C-2": "Name 2", "C-3": "Gamma"}
+    assert Customer.history.filter(history_type="~").count() == 2
+    assert ChangeEvent.objects.filter(kind="updated").count() == 2
+    assert SourceLink.objects.get(source_key="K2").last_payload["name"] == "Name 2"
+
+
 def test_a_failed_record_is_processed_again_once_fixed(erp, customer_domain):
     ingest_batch(erp, customer_domain, [incoming("K1", code="C-1", name="Alpha", credit_limit="oops")])
 
