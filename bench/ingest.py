@@ -6,8 +6,10 @@ company names, a few percent near-duplicates), then measures on PostgreSQL, in o
 1. **(c) lower bound**: the same N records by plain SQL — COPY into a temporary staging table,
    one ``INSERT … ON CONFLICT (code) DO UPDATE`` into the customer table and an ``INSERT …
    SELECT`` of their history rows (same table, indexes and columns as the pipeline writes);
+   **(c+)**: the same statement also writing a source link and an outbox event per record — the
+   floor of the pipeline's own writes, which bounds what (a)/(b) can reach on the machine;
 2. **(b) naive baseline**: ``Customer.objects.update_or_create`` per record, history written by
-   django-simple-history's signals — on a sample, as records per second;
+   django-simple-history's signals — on the first 10,000 records, as records per second;
 3. **(a) first load**: all N records through :func:`ingest_batch` (validation, links, exact and
    fuzzy matching, survivorship, history, links, outbox events), batch by batch;
 4. **re-sync**: the same N records again, 10 % of them changed (the rest skipped by hash);
