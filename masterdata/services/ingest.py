@@ -37,7 +37,7 @@ from masterdata.models import ConflictReason, GoldenRecord, GoldenStatus, LinkSt
 from masterdata.registry import Domain
 from masterdata.services import bulk_sql, ingest_write, matching, quality
 from masterdata.services import conflicts as conflict_service
-from masterdata.services.ingest_schema import Errors, Pending, RecordSchema
+from masterdata.services.ingest_schema import Errors, Pending, RecordSchema, code_text
 from masterdata.services.survivorship import CONFLICT, TAKE, RuleBook, comparable, is_empty
 
 CREATED = "created"
@@ -115,8 +115,6 @@ def ingest_batch(
         result = batch.result(dry_run=dry_run)
         for item in batch.items:
             item.target = None  # no record ↔ target cycles: reference counting frees the batch at once
-        # Freed before the collector runs again: otherwise its first pass walks every object of the batch.
-        del batch
     return result
 
 
@@ -243,32 +241,28 @@ class Batch:
         return timezone.make_aware(at) if timezone.is_naive(at) else at
 
     def _skip_unchanged(self, items: list[Item]) -> list[Item]:
-        keyed = []
+        keyed, valid = [], []
         for item in items:
             key = item.record.source_key
-            if not isinstance(key, str) or not key or len(key) > SOURCE_KEY_LENGTH:
-                item.fail("validate", {"source_key": [f"Give a source key of 1 to {SOURCE_KEY_LENGTH} characters."]})
-            else:
+            if isinstance(key, str) and key and len(key) <= SOURCE_KEY_LENGTH:
                 keyed.append(item)
-        valid: list[Item] = []
+            else:
+                item.fail("validate", {"source_key": [f"Give a source key of 1 to {SOURCE_KEY_LENGTH} characters."]})
 
         def hash_payloads() -> None:  # while the database looks the links up
             for item in keyed:
                 try:
                     item.digest = SourceLink.hash_payload(item.record.payload)
+                    valid.append(item)
                 except (TypeError, ValueError) as exc:
                     item.fail("validate", {"payload": [f"The payload cannot be stored as JSON: {exc}"]})
-                    continue
-                valid.append(item)
 
         # Plain rows, not the stored payloads (they are replaced) nor model instances (most are skipped).
         links = SourceLink.objects.filter(source=self.source, domain=self.domain.name).order_by()  # no join, no sort
         links = bulk_sql.among(links, "source_key", [i.record.source_key for i in keyed])
         columns = ("source_key", "id", "golden_id", "status", "payload_hash", "source_values")
-        if keyed:
-            by_key = {row[0]: row[1:] for row in bulk_sql.raw_rows(links, columns, meanwhile=hash_payloads)}
-        else:
-            by_key = {}
+        rows = bulk_sql.raw_rows(links, columns, meanwhile=hash_payloads) if keyed else []
+        by_key = {row[0]: row[1:] for row in rows}
         live = []
         for item in valid:
             key = item.record.source_key
@@ -470,10 +464,10 @@ class Batch:
             return False
         known = known_values[f.name]
         if f.name in self.schema.foreign_keys:
-            if _code_text(shown) == _code_text(known):
+            if code_text(shown) == code_text(known):
                 return True
             ours = None if isinstance(current, Pending) else self._code_of(f, current)
-            if isinstance(current, Pending) or ours == _code_text(known):
+            if isinstance(current, Pending) or ours == code_text(known):
                 return False  # only the source changed it
         else:
             if comparable(f, offered) == comparable(f, known):
@@ -603,8 +597,3 @@ class Batch:
                 outcome.outcome = UNCHANGED
         if target.is_new:
             self.created_ids.add(target.record.pk)
-
-
-def _code_text(value: Any) -> str | None:
-    """A foreign key's code as sources and the push write it (``1000`` and ``"1000"`` are one code)."""
-    return None if value in (None, "") else str(value)

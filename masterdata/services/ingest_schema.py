@@ -32,6 +32,11 @@ Errors = dict[str, list[str]]
 TEXT_INPUT = (str, int, float, Decimal)
 
 
+def code_text(value: Any) -> str | None:
+    """A foreign key's code as sources and the push write it (``1000`` and ``"1000"`` are one code)."""
+    return None if value in (None, "") else str(value)
+
+
 @dataclass(frozen=True)
 class Pending:
     """A foreign key to a record this same batch creates: resolved once that record has an id."""
