@@ -45,6 +45,7 @@ from connectors.services import alerts, failures, locks
 from connectors.services.failures import FailedItem
 from connectors.services.mapping import Mapper, MappingConfigError, MappingError
 from connectors.services.plan import DryRunPlan
+from connectors.services.read_ahead import read_ahead
 from masterdata.models import LinkStatus, SourceLink, SourceSystem
 from masterdata.registry import registry
 from masterdata.services.ingest import BatchResult, IncomingRecord, ingest_batch
@@ -284,7 +285,7 @@ class _Pull:
         cursor = None if self.full else Cursor.from_dict(self.state.cursor)
         with get_connector(connection) as connector:
             try:
-                for page in connector.fetch(spec, cursor):
+                for page in read_ahead(connector.fetch(spec, cursor)):  # the next page comes meanwhile
                     if lease is not None:
                         lease.refresh()  # still ours? then nobody else writes this page meanwhile
                     self.page(mapping, mapper, spec, page)
