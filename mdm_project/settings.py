@@ -158,7 +158,10 @@ GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no anonymous object permissions: every request authenticates
 # Login lockout (django-axes): after MDM_LOGIN_FAILURE_LIMIT failures for one user name from one
 # address, that pair is refused (429) for MDM_LOGIN_COOLOFF_MINUTES; a success resets the count.
-# The address is REMOTE_ADDR: behind a proxy, the proxy must pass the client's address there.
+# The address is masterdata.services.audit.client_ip's: REMOTE_ADDR, or behind MDM_TRUSTED_PROXIES
+# proxies the address the outermost of them saw (from X-Forwarded-For, counted from the right).
+MDM_TRUSTED_PROXIES = env_int("MDM_TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "masterdata.services.audit.client_ip"
 AXES_FAILURE_LIMIT = env_int("MDM_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("MDM_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

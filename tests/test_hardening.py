@@ -52,6 +52,22 @@ def test_while_locked_out_even_the_right_password_is_refused(staff):
     assert "_auth_user_id" not in client.session
 
 
+def test_behind_a_trusted_proxy_the_lockout_counts_the_client_not_the_proxy(staff, settings):
+    settings.MDM_TRUSTED_PROXIES = 1
+
+    def through_proxy(password: str, client_address: str):
+        return Client().post(
+            LOGIN,
+            {"username": "steward", "password": password, "next": "/admin/"},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=client_address,
+        )
+
+    assert [through_proxy(f"wrong-{n}", "203.0.113.9").status_code for n in range(5)][-1] == 429
+    # The attacker's failures do not lock the steward out everywhere the proxy serves.
+    assert through_proxy(PASSWORD, "198.51.100.20").status_code == 302
+
+
 def test_the_lockout_is_per_user_and_address_so_the_user_can_still_log_in_elsewhere(staff):
     fail_logins(Client(), 5)
 

@@ -90,10 +90,11 @@ class AnonRateThrottle(SlidingWindowCounterMixin, throttling.AnonRateThrottle):
     """Per client address without valid credentials: the ``anon`` rate (``MDM_API_RATE_ANON``)."""
 
     def get_ident(self, request: Any) -> str:
-        """The client's address: ``REMOTE_ADDR``, as for the login lockout and the audit log.
+        """The client's address as the login lockout and the audit log take it (:func:`audit.client_ip`).
 
         Without ``NUM_PROXIES`` DRF would take the client's own ``X-Forwarded-For`` header, and a
-        token guesser would get a fresh budget with every forged value.
+        token guesser would get a fresh budget with every forged value; behind trusted proxies
+        (``MDM_TRUSTED_PROXIES``) only the entries they appended count.
         """
         if api_settings.NUM_PROXIES is None:
             return audit.client_ip(request) or ""

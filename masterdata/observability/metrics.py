@@ -290,7 +290,8 @@ def scrape_refusal(authorization: str, remote_addr: str) -> int | None:
 
     Allowed: the bearer token ``MDM_METRICS_TOKEN`` (when set, compared in constant time), or a
     client address inside ``MDM_METRICS_ALLOWED_NETWORKS``. The address is the peer's
-    (``REMOTE_ADDR``), never a forwarded header a client could forge.
+    (``REMOTE_ADDR``), or behind trusted proxies the one the outermost of them saw
+    (:func:`masterdata.services.audit.client_ip`); never a forwarded entry a client could forge.
     """
     token = settings.MDM_METRICS_TOKEN
     scheme, _, offered = authorization.partition(" ")

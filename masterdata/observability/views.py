@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from masterdata.services import health
+from masterdata.services import audit, health
 
 from . import metrics
 
@@ -25,7 +25,7 @@ def ready(request: HttpRequest) -> JsonResponse:
 @require_GET
 def prometheus(request: HttpRequest) -> HttpResponse:
     """The scrape, for a bearer of ``MDM_METRICS_TOKEN`` or a client in ``MDM_METRICS_ALLOWED_NETWORKS``."""
-    refusal = metrics.scrape_refusal(request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", ""))
+    refusal = metrics.scrape_refusal(request.headers.get("Authorization", ""), audit.client_ip(request) or "")
     if refusal is not None:
         response = JsonResponse({"detail": "Not allowed."}, status=refusal)
         if refusal == 401:

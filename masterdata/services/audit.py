@@ -9,11 +9,13 @@ request's, so services deep below a view need not be handed the request to audit
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from masterdata.models import AuditAction, AuditEvent
@@ -40,9 +42,28 @@ def request_context(request: Any) -> Iterator[None]:
 
 
 def client_ip(request: Any) -> str | None:
-    """The address the request came from (``REMOTE_ADDR``: a proxy must pass the client's address there)."""
+    """The client's address, for the audit log, the login lockout, the anonymous rate limit and /metrics.
+
+    ``REMOTE_ADDR`` by default. Behind ``MDM_TRUSTED_PROXIES`` proxies (the shipped HAProxy is
+    one), ``REMOTE_ADDR`` is the nearest proxy's, the same for every client; then the address is
+    the one the outermost trusted proxy saw: the N-th entry of ``X-Forwarded-For`` from the right.
+    Each proxy appends the address it was called from, so entries further left are the client's
+    own words and could be forged. Fewer entries than proxies: the leftmost, as DRF's
+    ``NUM_PROXIES`` does. An entry that is not an IP address is not taken.
+    """
     meta = getattr(request, "META", None) or {}
-    return meta.get("REMOTE_ADDR") or None
+    remote = meta.get("REMOTE_ADDR") or None
+    proxies = getattr(settings, "MDM_TRUSTED_PROXIES", 0)
+    if not proxies:
+        return remote
+    forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if not forwarded:
+        return remote
+    candidate = forwarded[-min(proxies, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def _actor_label(actor: Any, label: str) -> str:

@@ -90,6 +90,17 @@ def test_a_scraper_on_an_allowed_network_needs_no_token(client, db, settings):
     assert client.get("/metrics", REMOTE_ADDR="11.1.2.3").status_code == 403
 
 
+def test_behind_a_trusted_proxy_on_the_same_host_an_outside_client_is_still_refused(client, db, settings):
+    """The proxy connects from loopback: without MDM_TRUSTED_PROXIES every client would look local."""
+    settings.MDM_TRUSTED_PROXIES = 1
+
+    outside = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=OUTSIDE)
+    forged = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"127.0.0.1, {OUTSIDE}")
+    local = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")
+
+    assert (outside.status_code, forged.status_code, local.status_code) == (403, 403, 200)
+
+
 def test_ipv4_peers_reported_as_ipv6_mapped_addresses_match_ipv4_networks(settings):
     settings.MDM_METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     settings.MDM_METRICS_TOKEN = ""

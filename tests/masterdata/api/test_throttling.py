@@ -179,6 +179,18 @@ def test_a_forged_forwarded_for_header_does_not_buy_a_new_budget(clock):
     assert [response.status_code for response in statuses] == [401, 401, 401, 429]
 
 
+def test_behind_a_trusted_proxy_each_client_has_its_own_budget_and_forged_entries_buy_none(settings, clock):
+    settings.MDM_TRUSTED_PROXIES = 1
+    proxy = "127.0.0.1"  # every request arrives from the proxy; it appends the address it was called from
+
+    def guess(client_address: str, forged: str = "") -> int:
+        forwarded = f"{forged}, {client_address}" if forged else client_address
+        return from_address(proxy, "Token mdm_guess", HTTP_X_FORWARDED_FOR=forwarded).get("/api/v1/customers/")
+
+    assert [guess(ATTACKER, forged=f"10.0.0.{n}").status_code for n in range(4)] == [401, 401, 401, 429]
+    assert guess(INTEGRATION).status_code == 401  # another client behind the same proxy: its own budget
+
+
 def test_valid_tokens_are_not_refused_for_anothers_guessing(steward_a, steward_b, clock):
     guesser = from_address(ATTACKER, "Token mdm_guess")
     for _ in range(4):

@@ -138,3 +138,35 @@ def test_a_config_import_is_audited(tmp_path):
 
     [event] = AuditEvent.objects.filter(action=AuditAction.CONFIG_IMPORTED)
     assert event.detail["changes"] == 5 and event.detail["origin"].endswith("integration.yaml")
+
+
+# --- the client's address ----------------------------------------------------------------------
+def request_from(remote: str, forwarded: str | None = None):
+    from django.test import RequestFactory
+
+    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    return RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
+
+
+def test_without_trusted_proxies_the_address_is_the_peers_and_forwarded_headers_are_ignored(settings):
+    settings.MDM_TRUSTED_PROXIES = 0
+
+    assert audit.client_ip(request_from("198.51.100.7", "10.9.9.9")) == "198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    "proxies,forwarded,expected",
+    [
+        (1, "203.0.113.5", "203.0.113.5"),  # what the one proxy saw
+        (1, "10.9.9.9, 203.0.113.5", "203.0.113.5"),  # a forged entry on the left is not taken
+        (2, "10.9.9.9, 203.0.113.5, 192.168.1.2", "203.0.113.5"),  # the outer of two proxies saw the client
+        (2, "203.0.113.5", "203.0.113.5"),  # fewer entries than proxies: the leftmost, as DRF does
+        (1, "2001:DB8::1", "2001:db8::1"),  # written as Python writes it
+        (1, "not-an-address", "127.0.0.1"),  # not an address: the peer's
+        (1, "", "127.0.0.1"),
+    ],
+)
+def test_behind_trusted_proxies_the_address_is_the_one_the_outermost_proxy_saw(settings, proxies, forwarded, expected):
+    settings.MDM_TRUSTED_PROXIES = proxies
+
+    assert audit.client_ip(request_from("127.0.0.1", forwarded)) == expected
