@@ -1,8 +1,9 @@
 """Benchmark: a pull from a source that takes time to answer, with and without reading one page ahead.
 
 Not part of the test run. A CRM (the REST fake of the tests, the seed's ``/api/customers`` with
-pages of 1,000, in a process of its own) holds N customers and waits ``--latency-ms`` before
-every answer, as an ERP or CRM across a network does. The same full pull through
+pages of 1,000, in a process of its own, mapped as ``examples/integration.yaml`` maps it) holds N
+customers and waits ``--latency-ms`` before every answer, as an ERP or CRM across a network does.
+The same full pull through
 :func:`connectors.services.pipeline.pull` (map, the whole ingest pipeline, one transaction per
 page) is timed, from empty customer tables each time, in the same run:
 
@@ -30,19 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_list import PROJECT_ROOT, configure_environment, ensure_database  # the shared bench set-up
 
-SEED_CRM_FETCH = {  # the seed's CRM, as connectors/README.md configures it
-    "resource": "/api/customers",
-    "record_path": "data",
-    "key_field": "id",
-    "pagination": "page",
-    "options": {"total_path": "total"},
-}
-SEED_CRM_FIELDS = {
-    "id": "code",
-    "name": "name",
-    "credit_score": "credit_rating",
-    "last_order_date": "last_transaction_date",
-}
+EXAMPLE_CONFIG = PROJECT_ROOT / "examples" / "integration.yaml"
+
+
+def seed_crm() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The seed's CRM as the shipped example config wires it: connection options, fetch spec, field map."""
+    import yaml
+
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    crm = next(source for source in config["sources"] if source["code"] == "crm")
+    mapping = next(mapping for mapping in crm["mappings"] if mapping["domain"] == "customer")
+    return crm["connection"].get("options", {}), mapping["fetch"], mapping["fields"]
 
 
 def serve(pipe: Any, records: int, page_size: int, latency: float) -> None:
@@ -78,13 +77,14 @@ def prepare(base_url: str, page_size: int) -> Any:
     tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    options, fetch, fields = seed_crm()
     source = SourceSystem.objects.create(code="bench-crm", name="Bench CRM", kind="crm")
     SourceDomain.objects.create(source=source, domain="customer", trust_rank=60)
     Connection.objects.create(
         source=source, protocol="rest", base_url=base_url, auth_type="none", page_size=page_size,
-        timeout_seconds=60, options={"max_retries": 0},
+        timeout_seconds=60, options={**options, "max_retries": 0},
     )  # fmt: skip
-    Mapping.objects.create(source=source, domain="customer", fetch_spec=SEED_CRM_FETCH, field_map=SEED_CRM_FIELDS)
+    Mapping.objects.create(source=source, domain="customer", fetch_spec=fetch, field_map=fields)
     return source
 
 

@@ -83,22 +83,28 @@ def test_a_check_constraint_is_evaluated_before_writing(erp):
     assert good.outcome == "created"
 
 
-def test_a_record_the_database_refuses_fails_at_write_and_the_others_commit(erp, customer_domain):
-    """A rule only the database knows (here a constraint added behind the model's back)."""
+def refuse_blocked_names() -> None:
+    """A rule only the database knows: a constraint added behind the model's back."""
     with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction may hold deferred checks
         cursor.execute("ALTER TABLE masterdata_customer ADD CONSTRAINT test_no_blocked CHECK (name <> 'Blocked')")
 
-    result = ingest_batch(
-        erp,
-        customer_domain,
-        [
-            incoming("K1", code="C-1", name="Alpha"),
-            incoming("K2", code="C-2", name="Blocked"),
-            incoming("K3", code="C-3", name="Gamma"),
-        ],
-    )
 
-    by_key = outcomes_by_key(result)
+def alpha_blocked_gamma(erp, domain) -> dict:
+    """One batch of three records, the second of which the database refuses; outcomes by source key."""
+    records = [
+        incoming("K1", code="C-1", name="Alpha"),
+        incoming("K2", code="C-2", name="Blocked"),
+        incoming("K3", code="C-3", name="Gamma"),
+    ]
+    return outcomes_by_key(ingest_batch(erp, domain, records))
+
+
+def test_a_record_the_database_refuses_fails_at_write_and_the_others_commit(erp, customer_domain):
+    refuse_blocked_names()
+
+    by_key = alpha_blocked_gamma(erp, customer_domain)
+
     assert (by_key["K1"].outcome, by_key["K3"].outcome) == ("created", "created")
     refused = by_key["K2"]
     assert (refused.outcome, refused.stage, refused.golden_id) == ("failed", "write", None)
@@ -111,21 +117,10 @@ def test_a_record_the_database_refuses_fails_at_write_and_the_others_commit(erp,
 
 def test_a_change_the_database_refuses_fails_at_write_and_the_other_changes_commit(erp, customer_domain):
     ingest_batch(erp, customer_domain, [incoming(f"K{n}", code=f"C-{n}", name=f"Name {n}") for n in range(1, 4)])
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction holds deferred checks
-        cursor.execute("ALTER TABLE masterdata_customer ADD CONSTRAINT test_no_blocked CHECK (name <> 'Blocked')")
+    refuse_blocked_names()
 
-    result = ingest_batch(
-        erp,
-        customer_domain,
-        [
-            incoming("K1", code="C-1", name="Alpha"),
-            incoming("K2", code="C-2", name="Blocked"),
-            incoming("K3", code="C-3", name="Gamma"),
-        ],
-    )
+    by_key = alpha_blocked_gamma(erp, customer_domain)
 
-    by_key = outcomes_by_key(result)
     assert (by_key["K1"].outcome, by_key["K3"].outcome) == ("updated", "updated")
     assert (by_key["K2"].outcome, by_key["K2"].stage) == ("failed", "write")
     assert "test_no_blocked" in by_key["K2"].errors["__all__"][0]
