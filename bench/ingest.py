@@ -209,7 +209,7 @@ def naive_rate(rows: list[dict[str, Any]], *, one_transaction: bool) -> float:
 
 #: The customer columns the pipeline fills from a source record, in the staging table's order.
 STAGED = ("code", "name", "tax_id", "email", "country", "address", "credit_rating", "credit_limit", "owner_org_id")
-UPSERT = """
+UPSERTED = """
 WITH upserted AS (
     INSERT INTO masterdata_customer AS c (
         code, status, version, created_at, updated_at, attributes, provenance, locked_fields, name, tax_id,
@@ -225,7 +225,8 @@ WITH upserted AS (
         address = EXCLUDED.address, credit_rating = EXCLUDED.credit_rating, credit_limit = EXCLUDED.credit_limit,
         owner_org_id = EXCLUDED.owner_org_id
     RETURNING c.*, (xmax = 0) AS inserted
-)
+)"""
+HISTORY = """
 INSERT INTO masterdata_historicalcustomer (
     id, code, status, version, created_at, updated_at, attributes, provenance, locked_fields, name, tax_id,
     credit_rating, credit_limit, currency, country, address, phone, email, last_transaction_date, merged_into_id,
@@ -236,10 +237,10 @@ SELECT id, code, status, version, created_at, updated_at, attributes, provenance
        owner_org_id, %(at)s, %(reason)s, CASE WHEN inserted THEN '+' ELSE '~' END, NULL, %(source)s
 FROM upserted
 """
+UPSERT = UPSERTED + HISTORY
 #: (c+): the same statement, writing also what the issue asks of every sync besides the records and
 #: their history: a source link per record (payload and its hash) and an outbox event per change.
-LINKS_AND_EVENTS = """
-), links AS (
+LINKS_AND_EVENTS = """, links AS (
     INSERT INTO masterdata_sourcelink AS l (
         source_id, domain, source_key, golden_id, status, last_payload, payload_hash, last_seen_at,
         last_pushed_version, created_at, updated_at, source_etag, source_values
@@ -293,7 +294,7 @@ def lower_bound_rate(source: Any, rows: list[dict[str, Any]], *, links_and_event
     if links_and_events:
         fields = sorted({*STAGED[:-1], "owner_org", "status"})
         params["fields"] = json.dumps(fields)
-        statement = UPSERT.replace("AS inserted\n)", "AS inserted" + LINKS_AND_EVENTS, 1)
+        statement = UPSERTED + LINKS_AND_EVENTS + HISTORY
         staged, payload = f"{staged}, payload", ", payload jsonb"
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:

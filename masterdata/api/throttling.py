@@ -23,7 +23,6 @@ import math
 from typing import Any
 
 from rest_framework import exceptions, throttling
-from rest_framework.settings import api_settings
 
 from masterdata.models import ApiToken
 from masterdata.services import audit
@@ -92,13 +91,11 @@ class AnonRateThrottle(SlidingWindowCounterMixin, throttling.AnonRateThrottle):
     def get_ident(self, request: Any) -> str:
         """The client's address as the login lockout and the audit log take it (:func:`audit.client_ip`).
 
-        Without ``NUM_PROXIES`` DRF would take the client's own ``X-Forwarded-For`` header, and a
-        token guesser would get a fresh budget with every forged value; behind trusted proxies
-        (``MDM_TRUSTED_PROXIES``) only the entries they appended count.
+        One setting, ``MDM_TRUSTED_PROXIES``, says which proxies to believe, for all of them. DRF's
+        own ``get_ident`` without ``NUM_PROXIES`` would take the client's own ``X-Forwarded-For``
+        header, and a token guesser would get a fresh budget with every forged value.
         """
-        if api_settings.NUM_PROXIES is None:
-            return audit.client_ip(request) or ""
-        return super().get_ident(request)
+        return audit.client_ip(request) or ""
 
 
 def throttle_failed_authentication(exc: Exception, context: dict[str, Any]) -> Exception:
