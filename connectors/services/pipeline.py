@@ -48,7 +48,7 @@ from connectors.services.plan import DryRunPlan
 from connectors.services.read_ahead import read_ahead
 from masterdata.models import LinkStatus, SourceLink, SourceSystem
 from masterdata.registry import registry
-from masterdata.services.ingest import BatchResult, IncomingRecord, ingest_batch
+from masterdata.services.ingest import BatchResult, IncomingRecord, Rules, ingest_batch
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,12 @@ def process_records(
     dry_run: bool = False,
     spec: FetchSpec | None = None,
     user: Any = None,
+    rules: Rules | None = None,
 ) -> BatchOutcome:
     """Map and ingest one batch and keep the failure queue in step; the caller owns the transaction.
 
     ``user``: the account a source posted with (the ingest endpoint), named in history; None for pulls.
+    ``rules``: those the whole run applies (read once per pull); the current ones when None.
     """
     incoming, failed = map_records(mapper, records, spec)
     result = ingest_batch(
@@ -168,6 +170,7 @@ def process_records(
         auto_link_score=mapping.auto_link_score,
         reason=f"sync run #{run.pk}" if run is not None and run.pk else f"sync from {source.code}",
         user=user,
+        rules=rules,
     )
     payloads = {record.source_key: record.payload for record in incoming}
     mapped = {record.source_key: record.values for record in incoming}  # they name a failure's owner
@@ -271,6 +274,14 @@ class _Pull:
         self.plan = DryRunPlan() if dry_run else None
         self.seen: set[str] = set()
         self.page_failed = False
+        self._rules: Rules | None = None
+
+    @property
+    def rules(self) -> Rules:
+        """The survivorship and quality rules of the run: read with its first page, applied to every page."""
+        if self._rules is None:
+            self._rules = Rules.load(registry.get(self.domain))
+        return self._rules
 
     def execute(self, lease: locks.Lease | None, progress: Progress | None) -> None:
         mapping = load_mapping(self.source, self.domain)
@@ -301,15 +312,17 @@ class _Pull:
         """One page in its transaction; ``last``: the run ends with it (its status is saved with the page's counts)."""
         if self.dry_run:
             outcome = process_records(
-                self.source, self.domain, mapping, mapper, page.records, dry_run=True, spec=spec, user=self.user
-            )
+                self.source, self.domain, mapping, mapper, page.records,
+                dry_run=True, spec=spec, user=self.user, rules=self.rules,
+            )  # fmt: skip
             self.plan.add(outcome.result, outcome.failures)
             self.count(outcome, page)
         else:
             with transaction.atomic():
                 outcome = process_records(
-                    self.source, self.domain, mapping, mapper, page.records, run=self.run, spec=spec, user=self.user
-                )
+                    self.source, self.domain, mapping, mapper, page.records,
+                    run=self.run, spec=spec, user=self.user, rules=self.rules,
+                )  # fmt: skip
                 if page.cursor is not None:
                     self.state.cursor = page.cursor.to_dict()
                     self.state.save(update_fields=["cursor", "updated_at"])

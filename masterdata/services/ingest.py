@@ -33,7 +33,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from masterdata.models import ConflictReason, GoldenRecord, GoldenStatus, LinkStatus, SourceLink, SourceSystem
+from masterdata.models import (
+    ConflictReason,
+    GoldenRecord,
+    GoldenStatus,
+    LinkStatus,
+    QualityRule,
+    SourceLink,
+    SourceSystem,
+)
 from masterdata.registry import Domain
 from masterdata.services import bulk_sql, ingest_write, matching, quality
 from masterdata.services import conflicts as conflict_service
@@ -83,6 +91,23 @@ class RecordOutcome:
 
 
 @dataclass
+class Rules:
+    """The rules a batch applies: survivorship with the sources' trust ranks, and data quality.
+
+    Loaded for each batch unless given. A pull loads them once and applies them to all its
+    pages, as they stood when it started: every page is judged alike, and three queries a page
+    are saved. A rule changed during a pull applies from the next one.
+    """
+
+    survivorship: RuleBook
+    quality: list[QualityRule]
+
+    @classmethod
+    def load(cls, domain: Domain) -> Rules:
+        return cls(RuleBook.load(domain), quality.active_rules(domain))
+
+
+@dataclass
 class BatchResult:
     outcomes: list[RecordOutcome]
     """One per incoming record, in the order given."""
@@ -99,14 +124,16 @@ def ingest_batch(
     auto_link_score: float | None = None,
     reason: str = "",
     user: Any = None,
+    rules: Rules | None = None,
 ) -> BatchResult:
     """Turn one batch of mapped source records into golden records, in one transaction.
 
     ``dry_run`` computes the very same outcomes (changes, conflicts, suspects) inside a
     transaction that is rolled back: nothing is written, and records it would create have no
     golden id. The caller advances its cursor once this returns (the batch has committed).
+    ``rules``: those to apply (see :class:`Rules`); the domain's current ones when None.
     """
-    batch = Batch(source, domain, user=user, reason=reason, auto_link_score=auto_link_score)
+    batch = Batch(source, domain, user=user, reason=reason, auto_link_score=auto_link_score, rules=rules)
     with bulk_sql.without_cyclic_gc():
         with transaction.atomic():
             batch.run(records)
@@ -166,7 +193,14 @@ class Batch:
     """The state of one :func:`ingest_batch` call."""
 
     def __init__(
-        self, source: SourceSystem, domain: Domain, *, user: Any, reason: str, auto_link_score: float | None
+        self,
+        source: SourceSystem,
+        domain: Domain,
+        *,
+        user: Any,
+        reason: str,
+        auto_link_score: float | None,
+        rules: Rules | None = None,
     ) -> None:
         self.source = source
         self.domain = domain
@@ -178,6 +212,7 @@ class Batch:
         self.auto_link_score = matching.auto_link_score() if auto_link_score is None else auto_link_score
         self.suspect_score = min(matching.suspect_score(), self.auto_link_score)
         self.schema = RecordSchema(domain)
+        self.given_rules = rules
         self.items: list[Item] = []
         self.outcomes: list[RecordOutcome] = []
         self.targets: list[Target] = []
@@ -200,8 +235,9 @@ class Batch:
 
     def _process(self, live: list[Item]) -> None:
         self.targets = self._find_targets(live)
-        self.rules = RuleBook.load(self.domain)
-        self.quality = quality.IngestGate(self.domain)
+        rules = self.given_rules or Rules.load(self.domain)
+        self.rules = rules.survivorship
+        self.quality = quality.IngestGate(self.domain, rules.quality)
         self.conflicts = conflict_service.ConflictBook(self.domain, [t.record.pk for t in self.targets if not t.is_new])
         for target in self.targets:
             for item in target.items:

@@ -374,9 +374,10 @@ class IngestGate:
     (``record``, ``is_new``, ``changed``, ``pending``, ``failed``, ``fail``).
     """
 
-    def __init__(self, domain: Domain) -> None:
+    def __init__(self, domain: Domain, rules: list[QualityRule] | None = None) -> None:
+        """``rules``: the active rules to apply, as read earlier (:func:`active_rules` when None)."""
         self.domain = domain
-        self.rules = active_rules(domain)
+        self.rules = active_rules(domain) if rules is None else rules
         self.passed: dict[int, Evaluation] = {}
 
     def check(self, targets: Sequence[Any]) -> None:

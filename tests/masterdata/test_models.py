@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -323,6 +324,21 @@ def test_payload_hash_is_stable_under_key_order_and_changes_with_content():
     other = SourceLink.hash_payload({"name": "Alpha", "limit": Decimal("1.51"), "tags": ["a", "b"]})
     assert first == same != other
     assert len(first) == 64
+
+
+def test_payload_hash_is_the_sha256_of_the_compact_sorted_json_text():
+    # Stored on every link: a change of the scheme would make every record look changed once.
+    payload = {"name": "上海华瑞", "id": 7, "nested": {"b": [1.5, None, True], "a": "x"}}
+    text = '{"id":7,"name":"上海华瑞","nested":{"a":"x","b":[1.5,null,true]}}'
+    assert SourceLink.hash_payload(payload) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_payload_hash_takes_what_orjson_refuses_too_and_stays_stable():
+    huge = {"id": 2**70, "name": "Alpha"}  # beyond 64 bits
+    numbered = {2: "two", 1: "one"}  # keys that are not text
+    for payload in (huge, numbered):
+        assert SourceLink.hash_payload(payload) == SourceLink.hash_payload(dict(reversed(payload.items())))
+    assert SourceLink.hash_payload(huge) != SourceLink.hash_payload({"id": 2**70 + 1, "name": "Alpha"})
 
 
 def test_a_source_key_links_to_one_golden_record_per_source_and_domain():

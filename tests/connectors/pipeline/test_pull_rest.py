@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.models import SyncRun, SyncRunStatus, SyncState
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from connectors.models import SyncFailure, SyncRun, SyncRunStatus, SyncState
 from connectors.services import pipeline
-from masterdata.models import ChangeEvent, Customer, SourceLink
+from masterdata.models import ChangeEvent, Customer, QualityRule, SourceLink
 from tests.connectors.fakes import data
 
 HISTORY = Customer.history.model
@@ -95,3 +98,25 @@ def test_records_a_source_pushes_go_through_the_same_mapping_as_one_run(seed_crm
     assert (run.trigger, run.status, run.fetched, run.created, run.failed) == ("ingest", "partial", 2, 1, 1)
     assert Customer.objects.get(code="C9001").credit_rating == "710"
     assert SyncRun.objects.get() == run and run.finished_at is not None
+
+
+def test_a_pull_applies_the_rules_it_started_with_to_every_page_and_the_next_pull_the_new_ones(seed_crm, crm):
+    def add_a_blocking_rule_after_the_first_page(run, page):
+        if run.pages == 1:
+            QualityRule.objects.create(
+                domain="customer", field="name", kind="regex", params={"pattern": "^Z"}, severity="blocking"
+            )
+
+    with CaptureQueriesContext(connection) as queries:
+        run = pipeline.pull(seed_crm, "customer", progress=add_a_blocking_rule_after_the_first_page).run
+
+    assert (run.pages, run.created, run.failed) == (3, 30, 0)  # read once, applied to all three pages
+    rule_reads = [q for q in queries if 'FROM "masterdata_survivorshiprule"' in q["sql"]]
+    assert len(rule_reads) == 1
+    crm.records[0]["name"] = "Renamed Zero"
+
+    run = pipeline.pull(seed_crm, "customer").run
+
+    assert (run.updated, run.failed, run.unchanged) == (0, 1, 29)
+    failure = SyncFailure.objects.get(source=seed_crm, source_key="C1001")
+    assert failure.stage == "validate" and "name" in failure.errors
