@@ -33,86 +33,30 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from masterdata.models import (
-    ConflictReason,
-    GoldenRecord,
-    GoldenStatus,
-    LinkStatus,
-    QualityRule,
-    SourceLink,
-    SourceSystem,
-)
+from masterdata.models import ConflictReason, GoldenRecord, GoldenStatus, LinkStatus, SourceLink, SourceSystem
 from masterdata.registry import Domain
 from masterdata.services import bulk_sql, ingest_write, matching, quality
 from masterdata.services import conflicts as conflict_service
+from masterdata.services.ingest_records import (
+    CONFLICTED,
+    CREATED,
+    FAILED,
+    OUTCOMES,
+    SKIPPED,
+    SUSPECTED,
+    UNCHANGED,
+    UPDATED,
+    BatchResult,
+    IncomingRecord,
+    RecordOutcome,
+    Rules,
+)
 from masterdata.services.ingest_schema import Errors, Pending, RecordSchema, code_text
-from masterdata.services.survivorship import CONFLICT, TAKE, RuleBook, comparable, is_empty
+from masterdata.services.survivorship import CONFLICT, TAKE, comparable, is_empty
 
-CREATED = "created"
-UPDATED = "updated"
-UNCHANGED = "unchanged"
-SKIPPED = "skipped_unchanged_payload"
-CONFLICTED = "conflict"
-SUSPECTED = "duplicate_suspect"
-FAILED = "failed"
-OUTCOMES = (CREATED, UPDATED, UNCHANGED, SKIPPED, CONFLICTED, SUSPECTED, FAILED)
 #: Duplicate suspects recorded for one new record at most (the best scores).
 MAX_SUSPECTS = 5
 SOURCE_KEY_LENGTH = SourceLink._meta.get_field("source_key").max_length
-
-
-@dataclass
-class IncomingRecord:
-    source_key: str
-    """The record's key in the source system."""
-    values: dict[str, Any]
-    """Golden field name → value, already mapped (foreign keys as business codes: ``"owner_org": "A"``)."""
-    payload: dict[str, Any]
-    """The raw source record (kept on the link, hashed to skip unchanged records)."""
-    attributes: dict[str, Any] = field(default_factory=dict)
-    """Unmapped fields to keep in the golden record's ``attributes``."""
-    observed_at: datetime | None = None
-    """When the source changed the record (its cursor value); now when unknown."""
-
-
-@dataclass
-class RecordOutcome:
-    source_key: str
-    outcome: str
-    """created | updated | unchanged | skipped_unchanged_payload | conflict | duplicate_suspect | failed"""
-    golden_id: int | None = None
-    changed_fields: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    """Fields now in open conflict because of this record."""
-    stage: str | None = None
-    """For failed: validate | match | write."""
-    errors: dict[str, list[str]] | None = None
-    """For failed: field → messages (``__all__`` for the record as a whole)."""
-
-
-@dataclass
-class Rules:
-    """The rules a batch applies: survivorship with the sources' trust ranks, and data quality.
-
-    Loaded for each batch unless given. A pull loads them once and applies them to all its
-    pages, as they stood when it started: every page is judged alike, and three queries a page
-    are saved. A rule changed during a pull applies from the next one.
-    """
-
-    survivorship: RuleBook
-    quality: list[QualityRule]
-
-    @classmethod
-    def load(cls, domain: Domain) -> Rules:
-        return cls(RuleBook.load(domain), quality.active_rules(domain))
-
-
-@dataclass
-class BatchResult:
-    outcomes: list[RecordOutcome]
-    """One per incoming record, in the order given."""
-    counts: dict[str, int]
-    """Records per outcome (every outcome present, zero when none)."""
 
 
 def ingest_batch(
