@@ -33,6 +33,7 @@ from django.db import models
 from django.db.models import Func, Lookup
 from django.utils.functional import cached_property
 
+from masterdata import jsontext
 from masterdata.crypto import EncryptedColumn, blind_index, fernet, is_sealed, open_sealed, seal, unseal
 from masterdata.registry import registry
 
@@ -311,7 +312,7 @@ class SealedJSONField(EncryptedColumn, models.JSONField):
     def json_for_write(self, value: Any) -> str | None:
         """The column's JSON text for bulk writers that bypass the ORM (COPY, ``UPDATE … FROM VALUES``)."""
         document = value.document if isinstance(value, Stored) else self.sealed(value)
-        return None if document is None else json.dumps(document, cls=self.encoder)
+        return None if document is None else jsontext.text(document, self.encoder)
 
     # --- reading ------------------------------------------------------------------------------
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-import orjson
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from masterdata import jsontext
 from masterdata.fields import SealedJSONField, SealedQuerySet
 from masterdata.registry import domain_choices, registry
-
-#: What orjson does not know itself (decimals, lazy texts) is encoded as Django's JSON encoder does it.
-_JSON_DEFAULT = DjangoJSONEncoder().default
 
 
 class SourceKind(models.TextChoices):
@@ -153,7 +149,11 @@ class SourceLink(models.Model):
                 condition=models.Q(status__in=[s.value for s in LinkStatus]), name="sourcelink_status_valid"
             ),
         ]
-        indexes = [models.Index(fields=["domain", "golden_id"], name="sourcelink_golden_idx")]
+        indexes = [
+            # A golden record's links; with the source in the index, the duplicate matcher's check
+            # "is this record linked to the pulling source?" (one per candidate) never reads the table.
+            models.Index(fields=["domain", "golden_id", "source"], name="sourcelink_golden_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source.code}:{self.domain}:{self.source_key}"
@@ -162,16 +162,10 @@ class SourceLink(models.Model):
     def hash_payload(payload: Any) -> str:
         """Stable SHA-256 of a payload: same content, same hash, whatever the key order.
 
-        Every record of every sync is hashed, and most are then skipped as unchanged: orjson
-        makes the canonical text in a sixth of the time of :func:`json.dumps`. What it refuses
-        (integers beyond 64 bits, keys that are not text) is made by :func:`json.dumps` instead,
-        always for the same payload, so its hash stays stable too.
+        The hash of the compact JSON text with sorted keys (:func:`masterdata.jsontext.dumps`):
+        every record of every sync is hashed, and most are then skipped as unchanged.
         """
-        try:
-            canonical = orjson.dumps(payload, default=_JSON_DEFAULT, option=orjson.OPT_SORT_KEYS)
-        except TypeError:
-            canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder).encode()
-        return hashlib.sha256(canonical).hexdigest()
+        return hashlib.sha256(jsontext.dumps(payload, DjangoJSONEncoder, sort_keys=True)).hexdigest()
 
     @property
     def golden_record(self):

@@ -11,7 +11,6 @@ Other databases (SQLite in the quick start) use the ORM's bulk methods: same row
 from __future__ import annotations
 
 import gc
-import json
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+from masterdata import jsontext
 
 BATCH = 500
 
@@ -412,7 +413,10 @@ def _conversion(f: models.Field, db: Any, memo: JsonMemo | None = None) -> Calla
     if hasattr(f, "json_for_write"):
         return f.json_for_write  # a sealed document: its own JSON (sealed or plain, as its row's domain says)
     if isinstance(f, models.JSONField):
-        encode = (f.encoder or json.JSONEncoder)().encode
+        encoder = f.encoder
+
+        def encode(value: Any) -> str:
+            return jsontext.text(value, encoder)
 
         def to_json(value: Any) -> str | None:
             if value is None:

@@ -217,7 +217,9 @@ class Batch:
         return list(last.values())
 
     def _observed_at(self, record: IncomingRecord) -> datetime:
-        at = record.observed_at or self.now
+        at = record.observed_at
+        if at is None:
+            return self.now
         return timezone.make_aware(at) if timezone.is_naive(at) else at
 
     def _skip_unchanged(self, items: list[Item]) -> list[Item]:

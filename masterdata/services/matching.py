@@ -345,8 +345,8 @@ def read_blocks(domain: Domain, source: SourceSystem, keys: set[str]) -> dict[st
     return blocks
 
 
-#: One index lookup per block key; for each record found, its links by the (domain, golden id)
-#: index. Neither can become a join (``OFFSET 0`` fences the lateral, ``ARRAY(…)`` is a subplan
+#: One index lookup per block key; for each record found, its links' sources from the (domain,
+#: golden id, source) index alone, without reading the links table. Neither can become a join (``OFFSET 0`` fences the lateral, ``ARRAY(…)`` is a subplan
 #: per row): with the statistics of a table still filling up, joins evaluated ``mdm_name_block``
 #: on every row of the table, or hashed or scanned every link of the source, for every batch.
 BLOCK_ROWS = """
