@@ -346,9 +346,10 @@ def read_blocks(domain: Domain, source: SourceSystem, keys: set[str]) -> dict[st
 
 
 #: One index lookup per block key; for each record found, its links' sources from the (domain,
-#: golden id, source) index alone, without reading the links table. Neither can become a join (``OFFSET 0`` fences the lateral, ``ARRAY(…)`` is a subplan
-#: per row): with the statistics of a table still filling up, joins evaluated ``mdm_name_block``
-#: on every row of the table, or hashed or scanned every link of the source, for every batch.
+#: golden id, source) index alone, without reading the links table. Neither can become a join
+#: (``OFFSET 0`` fences the lateral, ``ARRAY(…)`` is a subplan per row): with the statistics of a
+#: table still filling up, joins evaluated ``mdm_name_block`` on every row of the table, or
+#: hashed or scanned every link of the source, for every batch.
 BLOCK_ROWS = """
 SELECT c.id, c.owner, c.name, k.block
 FROM unnest(%s::text[]) AS k(block)
