@@ -287,7 +287,6 @@ def lower_bound_rate(source: Any, rows: list[dict[str, Any]], *, links_and_event
     pipeline; still no validation, matching or survivorship. It is the floor of the pipeline's
     own writes, and so bounds what (a)/(b) can reach on this machine.
     """
-
     from django.db import connection, transaction
     from django.utils import timezone
 
