@@ -172,6 +172,22 @@ def test_every_search_field_of_the_five_domains_has_a_trigram_index_on_postgresq
         assert any(expected in d for d in definitions), f"{table}.{column} has no trigram index"
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LIKE (pattern_ops) indexes exist on PostgreSQL only")
+@pytest.mark.parametrize("name", ["customer", "supplier", "material", "org_unit", "employee"])
+def test_status_is_indexed_once_and_history_rows_do_not_index_it(name):
+    # Every index costs every sync's inserts and updates: no LIKE index (no query matches a status
+    # by pattern), and no status index on the history table (history is read by record and date).
+    model = registry.get(name).model_class
+    tables = (model._meta.db_table, model.history.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE %s",
+            [list(tables), "%(status%"],
+        )
+        found = [(table, definition.split(" USING ")[1]) for table, definition in cursor.fetchall()]
+    assert found == [(tables[0], "btree (status)")]
+
+
 # --- change tracking ----------------------------------------------------------------------------
 def test_a_new_record_starts_at_version_one_with_one_history_row():
     customer = CustomerFactory()
