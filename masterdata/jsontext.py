@@ -20,19 +20,22 @@ from typing import Any
 
 import orjson
 
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+#: Dates, times and dataclasses are left to the encoder's ``default``, as :mod:`json` does (orjson's own
+#: formats differ); the API's renderer takes the same options.
+OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 @cache
-def _default(encoder: type[json.JSONEncoder]) -> Callable[[Any], Any]:
+def default_of(encoder: type[json.JSONEncoder]) -> Callable[[Any], Any]:
+    """The ``default`` of one instance of ``encoder``, made once: orjson calls it for what it does not know."""
     return encoder().default
 
 
 def dumps(value: Any, encoder: type[json.JSONEncoder] | None = None, *, sort_keys: bool = False) -> bytes:
     """``value`` as compact UTF-8 JSON; ``sort_keys``: keys in order (a canonical text, for hashing)."""
-    option = _OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _OPTIONS
+    option = OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else OPTIONS
     try:
-        return orjson.dumps(value, default=_default(encoder or json.JSONEncoder), option=option)
+        return orjson.dumps(value, default=default_of(encoder or json.JSONEncoder), option=option)
     except TypeError:  # orjson.JSONEncodeError is one; an unknown type fails here again, as it did before
         return json.dumps(value, cls=encoder, sort_keys=sort_keys, separators=(",", ":")).encode()
 

@@ -26,7 +26,8 @@ import orjson
 from rest_framework import renderers
 from rest_framework.utils import encoders
 
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+from masterdata import jsontext
+
 _LINE_SEPARATOR, _PARAGRAPH_SEPARATOR = "\u2028".encode(), "\u2029".encode()
 
 
@@ -39,13 +40,9 @@ class JSONRenderer(renderers.JSONRenderer):
         if not self.compact or self.ensure_ascii or self.get_indent(accepted_media_type, renderer_context or {}):
             return super().render(data, accepted_media_type, renderer_context)
         try:
-            rendered = orjson.dumps(data, default=_drf_default, option=_OPTIONS)
+            rendered = orjson.dumps(data, default=jsontext.default_of(encoders.JSONEncoder), option=jsontext.OPTIONS)
         except orjson.JSONEncodeError:  # beyond what orjson encodes (or a type DRF refuses too): DRF's way
             return super().render(data, accepted_media_type, renderer_context)
         if _LINE_SEPARATOR in rendered or _PARAGRAPH_SEPARATOR in rendered:
             rendered = rendered.replace(_LINE_SEPARATOR, b"\\u2028").replace(_PARAGRAPH_SEPARATOR, b"\\u2029")
         return rendered
-
-
-def _drf_default(value: Any) -> Any:
-    return encoders.JSONEncoder().default(value)
